@@ -41,35 +41,48 @@ BINS     := $(SERVICES:%=$(BUILD)/%)
 all: $(BUILD)/libcommon.a $(BINS)
 tests: $(UNIT_BIN) $(ITEST_BIN)
 
-$(BUILD)/obj/%.o: %.c
+# Objects depend on the flags they were built with: switching SANITIZE in
+# one build folder rebuilds instead of mixing.
+STAMP    := $(BUILD)/.flags
+$(shell mkdir -p $(BUILD) && echo '$(CFLAGS) $(LDFLAGS)' | \
+	cmp -s - $(STAMP) || echo '$(CFLAGS) $(LDFLAGS)' > $(STAMP))
+
+# V=1 shows the full commands.
+Q := $(if $(V),,@)
+$(BUILD)/obj/%.o: %.c $(STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
+	@$(if $(Q),echo "  CC      $<")
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -c $< -o $@
 
 # The SQL migrations are compiled into libcommon.a, so a daemon (or its
 # container) needs no schema files at run time.
 $(BUILD)/gen/lc_schema.c: $(SQL) scripts/embed-sql.sh
 	@mkdir -p $(@D)
-	scripts/embed-sql.sh $(SQL) > $@.tmp && mv $@.tmp $@
-$(BUILD)/obj/gen/lc_schema.o: $(BUILD)/gen/lc_schema.c
+	$(Q)scripts/embed-sql.sh $(SQL) > $@.tmp && mv $@.tmp $@
+$(BUILD)/obj/gen/lc_schema.o: $(BUILD)/gen/lc_schema.c $(STAMP)
 	@mkdir -p $(@D)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
 $(BUILD)/libcommon.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@$(if $(Q),echo "  AR      $@")
+	$(Q)ar rcs $@ $^
 
 define service_rule
 $(BUILD)/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/$(1)/*.c)) $(BUILD)/libcommon.a
-	$$(CC) $$(LDFLAGS) $$^ $$(LDLIBS) -o $$@
+	@$$(if $$(Q),echo "  LINK    $$@")
+	$$(Q)$$(CC) $$(LDFLAGS) $$^ $$(LDLIBS) -o $$@
 endef
 $(foreach s,$(SERVICES),$(eval $(call service_rule,$(s))))
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(BUILD)/libcommon.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -lcmocka -o $@
 $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(BUILD)/libcommon.a
 	@mkdir -p $(@D)
-	$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
+	@$(if $(Q),echo "  LINK    $@")
+	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
 test:
 	tests/run.sh
