@@ -88,8 +88,7 @@ int lc_buf_printf(struct lc_buf *b, const char *fmt, ...)
 	return rv;
 }
 
-/* Length of the valid UTF-8 sequence at s, or 0 if it is not valid. */
-static size_t utf8_len(const unsigned char *s)
+size_t lc_buf_utf8_len(const unsigned char *s)
 {
 	unsigned char c = s[0];
 	size_t n;
@@ -148,7 +147,7 @@ int lc_buf_append_json_str(struct lc_buf *b, const char *s)
 			p++;
 			continue;
 		}
-		size_t n = utf8_len(p);
+		size_t n = lc_buf_utf8_len(p);
 		if (n == 0) {
 			if (lc_buf_append_str(b, "\xEF\xBF\xBD") != 0)
 				goto fail;

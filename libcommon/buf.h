@@ -36,6 +36,11 @@ int lc_buf_vprintf(struct lc_buf *b, const char *fmt, va_list ap)
 int lc_buf_append_json_str(struct lc_buf *b, const char *s)
 	__attribute__((warn_unused_result));
 
+/* Length of the valid UTF-8 sequence that starts at s (1 for ASCII), or 0
+ * if the bytes there are not valid UTF-8 (overlong, surrogate, > U+10FFFF,
+ * truncated). s must be NUL-terminated. */
+size_t lc_buf_utf8_len(const unsigned char *s);
+
 /* Hand the data to the caller (caller frees with free()); the buffer is
  * left empty. Returns "" (allocated) for an empty buffer, NULL on ENOMEM. */
 char *lc_buf_detach(struct lc_buf *b, size_t *len);

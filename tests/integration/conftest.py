@@ -1,0 +1,180 @@
+"""Process-level test fixtures: our real binaries against the real
+PostgreSQL and Redis that tests/run.sh started (tests/harness/servers.sh).
+
+Each daemon started here dies with the test process (PR_SET_PDEATHSIG), is
+stopped with SIGTERM at teardown, and fails the test if it left a sanitizer
+report in its log or exited non-zero.
+"""
+import ctypes
+import json
+import os
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BUILD = os.environ.get("BTCW_BUILD", os.path.join(ROOT, "build", "asan"))
+SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                   "runtime error:", "SUMMARY: UndefinedBehaviorSanitizer")
+
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
+_port_lock = threading.Lock()
+_next_port = [30000 + (os.getpid() % 500) * 40]
+
+
+def _die_with_parent():
+    _libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+def free_port():
+    """A loopback TCP port nothing listens on (handed out once per run)."""
+    with _port_lock:
+        while True:
+            p = _next_port[0]
+            _next_port[0] += 1
+            with socket.socket() as s:
+                try:
+                    s.bind(("127.0.0.1", p))
+                    return p
+                except OSError:
+                    continue
+
+
+def need_env(name):
+    v = os.environ.get(name)
+    if not v:
+        pytest.fail(f"{name} is not set: run the tests with `make test`")
+    return v
+
+
+@pytest.fixture(scope="session")
+def pg_dsn():
+    return need_env("BTCW_TEST_PG_DSN")
+
+
+@pytest.fixture(scope="session")
+def redis_addr():
+    return need_env("BTCW_TEST_REDIS_HOST"), int(
+        need_env("BTCW_TEST_REDIS_PORT"))
+
+
+def psql(dsn, sql):
+    out = subprocess.run(["psql", dsn, "-XtAq", "-v", "ON_ERROR_STOP=1",
+                          "-c", sql], capture_output=True, text=True,
+                         check=True)
+    return out.stdout.strip()
+
+
+def redis_cli(addr, *args):
+    out = subprocess.run(["redis-cli", "-h", addr[0], "-p", str(addr[1]),
+                          *args], capture_output=True, text=True, check=True)
+    return out.stdout.strip()
+
+
+def http_get(url, timeout=5):
+    """(status, body) of a GET; HTTP errors are returned, not raised."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def wait_for(pred, timeout=20.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        v = pred()
+        if v:
+            return v
+        time.sleep(0.05)
+    pytest.fail(f"timed out after {timeout}s waiting for {what}")
+
+
+class Proc:
+    """One of our binaries running in the background."""
+
+    def __init__(self, argv, tmp_path, name, env=None):
+        self.name = name
+        self.log_path = tmp_path / f"{name}.log"
+        self.log = open(self.log_path, "wb")
+        self.p = subprocess.Popen(argv, stdout=self.log,
+                                  stderr=subprocess.STDOUT,
+                                  stdin=subprocess.DEVNULL,
+                                  env={**os.environ, **(env or {})},
+                                  preexec_fn=_die_with_parent)
+
+    def output(self):
+        return self.log_path.read_text(errors="replace")
+
+    def log_events(self):
+        """The JSON log lines as dicts (non-JSON lines skipped)."""
+        out = []
+        for line in self.output().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                pass
+        return out
+
+    def alive(self):
+        return self.p.poll() is None
+
+    def signal(self, sig):
+        self.p.send_signal(sig)
+
+    def stop(self, timeout=15):
+        """SIGTERM and wait; returns the exit code."""
+        if self.alive():
+            self.p.send_signal(signal.SIGTERM)
+        try:
+            return self.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            pytest.fail(f"{self.name} ignored SIGTERM for {timeout}s")
+
+    def check_clean(self):
+        text = self.output()
+        for mark in SANITIZER_MARKS:
+            assert mark not in text, f"{self.name}: sanitizer report:\n{text}"
+
+
+@pytest.fixture
+def spawn(tmp_path):
+    """spawn(argv, name, env=None) -> Proc; every Proc is stopped at
+    teardown and must exit 0 with no sanitizer report."""
+    procs = []
+
+    def _spawn(argv, name, env=None):
+        proc = Proc(argv, tmp_path, name, env)
+        procs.append(proc)
+        return proc
+
+    yield _spawn
+    problems = []
+    for proc in procs:
+        rc = proc.stop()
+        proc.log.close()
+        if rc not in (0, -signal.SIGKILL) and not getattr(
+                proc, "expect_fail", False):
+            problems.append(f"{proc.name} exited {rc}:\n{proc.output()}")
+        try:
+            proc.check_clean()
+        except AssertionError as e:
+            problems.append(str(e))
+    if problems:
+        pytest.fail("\n".join(problems))
+
+
+def binary(name):
+    path = os.path.join(BUILD, name)
+    if not os.path.exists(path):
+        path = os.path.join(BUILD, "tests", name)
+    assert os.path.exists(path), f"{name} not built in {BUILD}"
+    return path
