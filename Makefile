@@ -8,6 +8,7 @@
 # so in build/asan). Header dependencies are tracked with -MMD.
 
 BUILD    ?= build
+VERSION  := 0.1.0
 SANITIZE ?=
 CC       := gcc
 MAKEFLAGS += -j2 --no-builtin-rules
@@ -18,6 +19,7 @@ WARN     := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes \
             -Wundef -Wvla -Wwrite-strings -fno-common
 CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -I. -I$(BUILD)/gen \
+            -DBTCW_VERSION='"$(VERSION)"' \
             $(shell pkg-config --cflags $(PKGS))
 LDLIBS   := $(shell pkg-config --libs $(PKGS)) -lnng -pthread -lm
 ifneq ($(SANITIZE),)

@@ -21,7 +21,7 @@ fi
 # Any sanitizer report fails the test that produced it.
 export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:exitcode=66:strict_string_checks=1
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:exitcode=66
-export LSAN_OPTIONS=exitcode=66
+export LSAN_OPTIONS=exitcode=66:suppressions=$ROOT/tests/harness/lsan.supp
 
 echo "== servers"
 env_lines=$(tests/harness/servers.sh start) || {

@@ -2,6 +2,7 @@
 # Throwaway PostgreSQL and Redis for one test run, always torn down.
 #
 #   eval "$(tests/harness/servers.sh start)"   # prints export lines
+#   tests/harness/servers.sh run CMD [ARGS...]  # CMD with them, then gone
 #
 # starts both on free loopback ports in a new temp folder, plus a reaper
 # that stops them and deletes the folder as soon as the process that ran
@@ -42,12 +43,18 @@ start)
 	echo "export BTCW_TEST_REDIS_PORT=$redis_port"
 	# The caller must hold the lifeline open: exec 9>"$BTCW_TEST_DIR/lifeline"
 	;;
+run)
+	shift
+	eval "$("$0" start)"
+	exec 9>"$BTCW_TEST_DIR/lifeline"
+	"$@" 9>&-
+	;;
 stop)
 	[ -n "${BTCW_TEST_DIR:-}" ] && [ -d "$BTCW_TEST_DIR" ] &&
 		cleanup "$BTCW_TEST_DIR"
 	;;
 *)
-	echo "usage: $0 start|stop" >&2
+	echo "usage: $0 start|stop|run CMD..." >&2
 	exit 100
 	;;
 esac

@@ -77,13 +77,20 @@ def redis_cli(addr, *args):
     return out.stdout.strip()
 
 
+# Loopback only: never through a proxy from the environment.
+_opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
 def http_get(url, timeout=5):
-    """(status, body) of a GET; HTTP errors are returned, not raised."""
+    """(status, body) of a GET; HTTP errors are returned, not raised; a
+    connection that fails is status 0."""
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as r:
+        with _opener.open(url, timeout=timeout) as r:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+    except (urllib.error.URLError, OSError) as e:
+        return 0, str(e)
 
 
 def wait_for(pred, timeout=20.0, what="condition"):

@@ -1,0 +1,219 @@
+"""Every daemon built on the service kit: start-up from a config folder,
+/healthz /readyz /metrics, <svc>.config.show over nng, config errors with
+file:line:key, SIGHUP reload (invalid keeps the old config), SIGTERM."""
+import json
+import os
+import pathlib
+import re
+import shutil
+import signal
+import subprocess
+
+import pytest
+
+from conftest import ROOT, binary, free_port, http_get, wait_for
+
+# daemon -> (rpc method prefix, readiness checks it must report)
+DAEMONS = {
+    "ft-supervisor": ("supervisor", {"postgres"}),
+    "gateway": ("gateway", {"postgres"}),
+    "signal-ingest": ("ingest", {"postgres"}),
+    "monitor": ("monitor", {"redis"}),
+    "notifier": ("notifier", {"postgres"}),
+    "backup": ("backup", {"postgres", "redis"}),
+}
+
+
+def write_services(path):
+    """services.yml with free ports for all six; returns {name: ports}."""
+    ports = {}
+    lines = ["services:"]
+    for name in DAEMONS:
+        p = {"rpc": free_port(), "events": free_port(),
+             "admin": free_port(), "http": free_port()}
+        ports[name] = p
+        lines += [f"  {name}:",
+                  f"    rpc: tcp://127.0.0.1:{p['rpc']}",
+                  f"    events: tcp://127.0.0.1:{p['events']}",
+                  f"    admin_port: {p['admin']}"]
+        if name in ("gateway", "signal-ingest"):
+            lines += [f"    http_port: {p['http']}",
+                      f"    http_url: http://127.0.0.1:{p['http']}"]
+    path.write_text("\n".join(lines) + "\n")
+    return ports
+
+
+class ConfDir(pathlib.PosixPath):
+    """A config folder that also knows the ports it assigned (.ports)."""
+
+
+@pytest.fixture
+def confdir(tmp_path):
+    d = ConfDir(tmp_path / "config")
+    d.mkdir()
+    for f in ("system.yml", "notifications.yml", "proxy.yml"):
+        shutil.copy(os.path.join(ROOT, "config", f), d / f)
+    d.ports = write_services(d / "services.yml")
+    return d
+
+
+@pytest.fixture
+def env():
+    return {"BTCW_PG_PORT": os.environ["BTCW_TEST_PG_PORT"],
+            "BTCW_REDIS_PORT": os.environ["BTCW_TEST_REDIS_PORT"],
+            "BTCW_DATABASE_DSN": "", "BTCW_LOG_LEVEL": "info"}
+
+
+def call(port, method, params=None, rid=1):
+    body = json.dumps({"v": 1, "id": rid, "method": method,
+                       "params": params or {}})
+    out = subprocess.run(["nngcat", "--req", "--dial",
+                          f"tcp://127.0.0.1:{port}", "--ascii", "--data",
+                          body, "--recv-timeout", "5"],
+                         capture_output=True, text=True, timeout=15)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout)
+
+
+def start(spawn, name, confdir, env):
+    proc = spawn([binary(name), "--config", str(confdir)], name, env=env)
+    admin = confdir.ports[name]["admin"]
+    wait_for(lambda: http_get(f"http://127.0.0.1:{admin}/readyz")[0] == 200
+             or not proc.alive(), what=f"{name} /readyz")
+    assert proc.alive(), proc.output()
+    return proc
+
+
+@pytest.mark.parametrize("name", list(DAEMONS))
+def test_daemon_starts_serves_and_stops(spawn, confdir, env, name, tmp_path):
+    prefix, checks = DAEMONS[name]
+    proc = start(spawn, name, confdir, env)
+    admin = confdir.ports[name]["admin"]
+
+    st, body = http_get(f"http://127.0.0.1:{admin}/healthz")
+    health = json.loads(body)
+    assert st == 200 and health["status"] == "ok"
+    assert health["service"] == name and health["version"]
+
+    st, body = http_get(f"http://127.0.0.1:{admin}/readyz")
+    ready = json.loads(body)
+    assert st == 200 and set(ready["checks"]) == checks
+
+    st, text = http_get(f"http://127.0.0.1:{admin}/metrics")
+    assert st == 200
+    assert f'btcw_build_info{{service="{name}"' in text
+    check = subprocess.run(["promtool", "check", "metrics"], input=text,
+                           capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+
+    rep = call(confdir.ports[name]["rpc"], f"{prefix}.config.show")
+    assert rep["ok"], rep
+    cfg = rep["result"]
+    assert set(cfg) == {"system", "notifications", "proxy", "services"}
+    assert cfg["system"]["monitoring"]["system_status_interval"] == 30
+
+    assert proc.stop() == 0
+    events = [e["event"] for e in proc.log_events()]
+    assert "daemon.started" in events and "daemon.stopped" in events
+
+
+def test_version_and_usage(tmp_path):
+    out = subprocess.run([binary("monitor"), "--version"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0 and re.match(r"monitor \d+\.\d+", out.stdout)
+    out = subprocess.run([binary("monitor"), "--nope"],
+                         capture_output=True, text=True)
+    assert out.returncode == 100 and "usage:" in out.stderr
+
+
+def replace_line(path, old, new):
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    lines = text.splitlines()
+    return next(i + 1 for i, l in enumerate(lines) if old in l)
+
+
+def test_invalid_config_refused_with_file_line_key(confdir, env):
+    sysyml = confdir / "system.yml"
+    line = replace_line(sysyml, "system_status_interval: 30",
+                        "system_status_interval: abc")
+    out = subprocess.run([binary("monitor"), "--config", str(confdir)],
+                         capture_output=True, text=True, timeout=20,
+                         env={**os.environ, **env})
+    assert out.returncode == 100
+    want = (f'{sysyml}:{line}: system.monitoring.system_status_interval: '
+            f'expected a positive integer, got "abc"')
+    assert want in out.stderr.replace('\\"', '"'), out.stderr
+
+
+def test_unknown_key_refused(confdir, env):
+    sysyml = confdir / "system.yml"
+    line = replace_line(sysyml, "system_status_interval: 30",
+                        "sytem_status_interval: 30")
+    out = subprocess.run([binary("monitor"), "--config", str(confdir)],
+                         capture_output=True, text=True, timeout=20,
+                         env={**os.environ, **env})
+    assert out.returncode == 100
+    assert (f"{sysyml}:{line}: system.monitoring.sytem_status_interval: "
+            "unknown key") in out.stderr, out.stderr
+
+
+def test_missing_files_mean_defaults_and_a_warning(spawn, confdir, env):
+    for f in ("system.yml", "notifications.yml", "proxy.yml"):
+        (confdir / f).unlink()
+    proc = spawn([binary("monitor"), "--config", str(confdir)], "monitor",
+                 env=env)
+    admin = confdir.ports["monitor"]["admin"]
+    wait_for(lambda: http_get(f"http://127.0.0.1:{admin}/healthz")[0]
+             == 200, what="monitor /healthz")
+    warned = {e.get("file", e.get("path", "")).rsplit("/", 1)[-1]
+              for e in proc.log_events() if e["event"] == "config.missing"}
+    assert warned == {"system.yml", "notifications.yml", "proxy.yml"}
+    rep = call(confdir.ports["monitor"]["rpc"], "monitor.config.show")
+    assert rep["result"]["system"]["monitoring"]["capacity_interval"] == 300
+
+
+def test_sighup_reload_keeps_old_config_when_invalid(spawn, confdir, env):
+    proc = start(spawn, "monitor", confdir, env)
+    rpc = confdir.ports["monitor"]["rpc"]
+    sysyml = confdir / "system.yml"
+
+    def interval():
+        rep = call(rpc, "monitor.config.show")
+        return rep["result"]["system"]["monitoring"]["system_status_interval"]
+
+    good = sysyml.read_text()
+    line = replace_line(sysyml, "system_status_interval: 30",
+                        "system_status_interval: -5")
+    proc.signal(signal.SIGHUP)
+    failed = wait_for(lambda: [e for e in proc.log_events()
+                               if e["event"] == "config.reload_failed"],
+                      what="config.reload_failed")
+    assert f"system.yml:{line}: system.monitoring.system_status_interval" \
+        in failed[0]["error"]
+    assert interval() == 30 and proc.alive()
+    # the same through the RPC method: a clear error, old config kept
+    rep = call(rpc, "monitor.config.reload")
+    assert rep["ok"] is False and rep["error"]["code"] == "invalid"
+    assert "system_status_interval" in rep["error"]["message"]
+    assert interval() == 30
+
+    sysyml.write_text(good.replace("system_status_interval: 30",
+                                   "system_status_interval: 45"))
+    proc.signal(signal.SIGHUP)
+    wait_for(lambda: interval() == 45, what="reloaded interval")
+
+    # a restart-only key is applied to the record but named in a warning
+    services = (confdir / "services.yml").read_text()
+    new_admin = free_port()
+    (confdir / "services.yml").write_text(services.replace(
+        f"admin_port: {confdir.ports['monitor']['admin']}",
+        f"admin_port: {new_admin}"))
+    rep = call(rpc, "monitor.config.reload")
+    assert rep["ok"], rep
+    assert rep["result"]["restart_required"] == [
+        "services.monitor.admin_port"]
+    assert any(e["event"] == "config.restart_required"
+               and e["key"] == "services.monitor.admin_port"
+               for e in proc.log_events())
