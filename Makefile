@@ -86,16 +86,17 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(BUILD)/libcommon.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
+# '+': these scripts run make themselves, sharing our jobserver.
 test:
-	tests/run.sh
+	+@tests/run.sh
 run:
-	scripts/stack start
+	+@scripts/stack start
 stop:
-	scripts/stack stop
+	@scripts/stack stop
 status:
-	scripts/stack status
+	@scripts/stack status
 deps:
-	scripts/deps.sh
+	@scripts/deps.sh
 clean:
 	rm -rf $(BUILD)
 
