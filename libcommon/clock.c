@@ -29,8 +29,10 @@ char *lc_clock_rfc3339(char *out, int64_t wall_ms)
 	}
 	struct tm tm;
 	gmtime_r(&sec, &tm);
-	size_t n = strftime(out, LC_CLOCK_RFC3339_LEN, "%Y-%m-%dT%H:%M:%S", &tm);
-	snprintf(out + n, LC_CLOCK_RFC3339_LEN - n, ".%03uZ", (unsigned)ms % 1000u);
+	size_t n = strftime(out, LC_CLOCK_RFC3339_LEN, "%Y-%m-%dT%H:%M:%S",
+			    &tm);
+	snprintf(out + n, LC_CLOCK_RFC3339_LEN - n, ".%03uZ",
+		 (unsigned)ms % 1000u);
 	return out;
 }
 

@@ -82,7 +82,8 @@ static void parse_flags(struct lc_daemon *d, int argc, char **argv,
 			usage(stdout, d->name, extra);
 			exit(LC_EXIT_OK);
 		default:
-			fprintf(stderr, "%s: unknown or incomplete option '%s'\n",
+			fprintf(stderr,
+				"%s: unknown or incomplete option '%s'\n",
 				d->name, argv[optind - 1]);
 			usage(stderr, d->name, extra);
 			exit(LC_EXIT_USAGE);

@@ -41,7 +41,8 @@ struct lc_log_field {
 };
 
 #define LF_S(k, v) ((struct lc_log_field){ (k), LC_LF_STR, (v), 0, 0 })
-#define LF_I(k, v) ((struct lc_log_field){ (k), LC_LF_INT, 0, (int64_t)(v), 0 })
+#define LF_I(k, v) \
+	((struct lc_log_field){ (k), LC_LF_INT, 0, (int64_t)(v), 0 })
 #define LF_F(k, v) ((struct lc_log_field){ (k), LC_LF_DBL, 0, 0, (double)(v) })
 #define LF_B(k, v) ((struct lc_log_field){ (k), LC_LF_BOOL, 0, !!(v), 0 })
 #define LF_SECRET(k) ((struct lc_log_field){ (k), LC_LF_SECRET, 0, 0, 0 })

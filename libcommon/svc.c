@@ -66,7 +66,8 @@ int lc_svc_conninfo(const struct lc_cfg_sys_database *db, char *out,
 	rv |= conninfo_kv(&b, "user", db->user);
 	rv |= conninfo_kv(&b, "dbname", db->dbname);
 	rv |= conninfo_kv(&b, "password", db->password);
-	if (db->sslmode >= 0 && db->sslmode < (int)(sizeof(ssl) / sizeof(*ssl)))
+	if (db->sslmode >= 0 &&
+	    db->sslmode < (int)(sizeof(ssl) / sizeof(*ssl)))
 		rv |= conninfo_kv(&b, "sslmode", ssl[db->sslmode]);
 	if (db->connect_timeout > 0)
 		rv |= conninfo_kv(&b, "connect_timeout", timeout);
@@ -216,8 +217,9 @@ static void open_bus(struct lc_svc *s)
 		die(LC_EXIT_SYSTEM, "bus.listen_failed", err);
 
 	static const char *const admin_methods[LC_CFG_NSVC][2] = {
-		[LC_CFG_SVC_SUPERVISOR] = { BTCW_METHOD_SUPERVISOR_CONFIG_SHOW,
-					    BTCW_METHOD_SUPERVISOR_CONFIG_RELOAD },
+		[LC_CFG_SVC_SUPERVISOR] = {
+			BTCW_METHOD_SUPERVISOR_CONFIG_SHOW,
+			BTCW_METHOD_SUPERVISOR_CONFIG_RELOAD },
 		[LC_CFG_SVC_GATEWAY] = { BTCW_METHOD_GATEWAY_CONFIG_SHOW,
 					 BTCW_METHOD_GATEWAY_CONFIG_RELOAD },
 		[LC_CFG_SVC_INGEST] = { BTCW_METHOD_INGEST_CONFIG_SHOW,

@@ -37,6 +37,15 @@ passed=0
 failed=0
 failures=()
 
+echo "== source checks"
+out=$(tests/lint.sh)
+p=$(grep -c '^ok ' <<<"$out")
+f=$(grep -c '^not ok ' <<<"$out")
+passed=$((passed + p))
+failed=$((failed + f))
+((f > 0)) && { failures+=("lint"); echo "$out"; }
+echo "$p passed, $f failed (tests/lint.sh)"
+
 echo "== unit tests"
 for t in "$BUILD"/tests/test_*; do
 	name=$(basename "$t")

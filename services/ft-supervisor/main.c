@@ -1,5 +1,6 @@
 /*
- * ft-supervisor: the strategy registry, port pool and FreqTrade process lifecycle.
+ * ft-supervisor: the strategy registry, port pool and FreqTrade process
+ * lifecycle.
  *
  * Start-up, config, admin HTTP, the RPC server, the event publisher and
  * its connections come from the service kit (libcommon/svc.h); this

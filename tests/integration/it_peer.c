@@ -219,7 +219,8 @@ static int run_server(char **argv)
 				   .pool_size = 2 };
 	struct lc_redis_config rc = {
 		.host = getenv("BTCW_TEST_REDIS_HOST"),
-		.port = atoi(getenv("BTCW_TEST_REDIS_PORT") ?: "0"),
+		.port = (int)strtol(getenv("BTCW_TEST_REDIS_PORT") ?: "0",
+				    NULL, 10),
 	};
 	struct lc_bus_opts bo = { .service = "it_peer" };
 	s.db = lc_db_new(s.d.base, &dc, err, sizeof(err));
@@ -229,7 +230,8 @@ static int run_server(char **argv)
 			: NULL;
 	s.pub = s.rpc ? lc_bus_pub_new(argv[3], &bo, err, sizeof(err)) : NULL;
 	s.admin = s.pub ? lc_admin_new(s.d.base, "it_peer", "test", NULL,
-				       atoi(argv[4]), NULL, err, sizeof(err))
+				       (int)strtol(argv[4], NULL, 10), NULL,
+				       err, sizeof(err))
 			: NULL;
 	if (!s.admin ||
 	    lc_admin_add_check(s.admin, "postgres", db_ok, s.db, err,

@@ -40,13 +40,15 @@ static void json_escaping(void **state)
 	(void)state;
 	struct lc_buf b;
 	lc_buf_init(&b, 1024);
-	assert_int_equal(
-		lc_buf_append_json_str(&b, "a\"b\\c\n\t\x01 \xC3\xA9 \xFF!"), 0);
-	assert_string_equal(b.data,
-			    "\"a\\\"b\\\\c\\n\\t\\u0001 \xC3\xA9 \xEF\xBF\xBD!\"");
+	assert_int_equal(lc_buf_append_json_str(
+				 &b, "a\"b\\c\n\t\x01 \xC3\xA9 \xFF!"),
+			 0);
+	assert_string_equal(b.data, "\"a\\\"b\\\\c\\n\\t\\u0001 "
+				    "\xC3\xA9 \xEF\xBF\xBD!\"");
 	lc_buf_reset(&b);
 	/* an overlong encoding and a lone surrogate are not valid UTF-8 */
-	assert_int_equal(lc_buf_append_json_str(&b, "\xC0\xAF\xED\xA0\x80"), 0);
+	assert_int_equal(lc_buf_append_json_str(&b, "\xC0\xAF\xED\xA0\x80"),
+			 0);
 	assert_string_equal(b.data, "\"\xEF\xBF\xBD\xEF\xBF\xBD\xEF\xBF\xBD"
 				    "\xEF\xBF\xBD\xEF\xBF\xBD\"");
 	lc_buf_release(&b);

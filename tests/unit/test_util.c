@@ -15,7 +15,8 @@ static void rfc3339_format(void **state)
 {
 	(void)state;
 	char out[LC_CLOCK_RFC3339_LEN];
-	assert_string_equal(lc_clock_rfc3339(out, 0), "1970-01-01T00:00:00.000Z");
+	assert_string_equal(lc_clock_rfc3339(out, 0),
+			    "1970-01-01T00:00:00.000Z");
 	assert_string_equal(lc_clock_rfc3339(out, 1795260480123LL),
 			    "2026-11-21T11:28:00.123Z");
 	assert_string_equal(lc_clock_rfc3339(out, -1),
