@@ -13,7 +13,8 @@ SANITIZE ?=
 CC       := gcc
 MAKEFLAGS += -j2 --no-builtin-rules
 
-PKGS     := libevent libevent_pthreads libcurl libcjson libpq hiredis yaml-0.1
+PKGS     := libevent libevent_pthreads libcurl libcjson libpq hiredis yaml-0.1 \
+            libjwt libcrypto
 WARN     := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes \
             -Wold-style-definition -Wpointer-arith -Wformat=2 -Wshadow \
             -Wundef -Wvla -Wwrite-strings -fno-common

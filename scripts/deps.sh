@@ -9,12 +9,12 @@ PKGS=(
   gcc make pkg-config
   # libraries (headers)
   libevent-dev libcurl4-openssl-dev libcjson-dev libpq-dev libhiredis-dev
-  libyaml-dev libnng-dev libcmocka-dev
+  libyaml-dev libnng-dev libcmocka-dev libjwt-dev libssl-dev
   # tools and servers
   nng-utils postgresql-15 postgresql-client-15 redis-server redis-tools
   curl procps iproute2 python3 python3-pytest python3-jsonschema
-  # promtool, which checks our /metrics output
-  prometheus
+  # promtool, which checks our /metrics output; load generators
+  prometheus wrk postgresql-contrib
 )
 
 missing=()
@@ -35,9 +35,17 @@ fi
 echo "deps: installing ${missing[*]}" >&2
 export DEBIAN_FRONTEND=noninteractive
 # Servers are started by our own scripts on private ports, never by the
-# package's init scripts: policy-rc.d keeps apt from starting them.
-$SUDO sh -c 'printf "#!/bin/sh\nexit 101\n" > /usr/sbin/policy-rc.d;
-             chmod +x /usr/sbin/policy-rc.d'
+# package's init scripts: a policy-rc.d (unless one exists) keeps apt from
+# starting them.
+policy=/usr/sbin/policy-rc.d
+ours=
+if [ ! -e "$policy" ]; then
+  $SUDO sh -c "printf '#!/bin/sh\nexit 101\n' > $policy; chmod +x $policy"
+  ours=1
+fi
 $SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-$SUDO rm -f /usr/sbin/policy-rc.d
+rc=0
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+  >/dev/null || rc=$?
+[ -n "$ours" ] && $SUDO rm -f "$policy"
+exit $rc

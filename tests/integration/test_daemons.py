@@ -3,15 +3,14 @@
 file:line:key, SIGHUP reload (invalid keeps the old config), SIGTERM."""
 import json
 import os
-import pathlib
 import re
-import shutil
 import signal
 import subprocess
 
 import pytest
 
-from conftest import ROOT, binary, free_port, http_get, wait_for
+from conftest import binary, call, free_port, http_get, start_daemon, \
+    wait_for
 
 # daemon -> (rpc method prefix, readiness checks it must report)
 DAEMONS = {
@@ -24,70 +23,10 @@ DAEMONS = {
 }
 
 
-def write_services(path):
-    """services.yml with free ports for all six; returns {name: ports}."""
-    ports = {}
-    lines = ["services:"]
-    for name in DAEMONS:
-        p = {"rpc": free_port(), "events": free_port(),
-             "admin": free_port(), "http": free_port()}
-        ports[name] = p
-        lines += [f"  {name}:",
-                  f"    rpc: tcp://127.0.0.1:{p['rpc']}",
-                  f"    events: tcp://127.0.0.1:{p['events']}",
-                  f"    admin_port: {p['admin']}"]
-        if name in ("gateway", "signal-ingest"):
-            lines += [f"    http_port: {p['http']}",
-                      f"    http_url: http://127.0.0.1:{p['http']}"]
-    path.write_text("\n".join(lines) + "\n")
-    return ports
-
-
-class ConfDir(pathlib.PosixPath):
-    """A config folder that also knows the ports it assigned (.ports)."""
-
-
-@pytest.fixture
-def confdir(tmp_path):
-    d = ConfDir(tmp_path / "config")
-    d.mkdir()
-    for f in ("system.yml", "notifications.yml", "proxy.yml"):
-        shutil.copy(os.path.join(ROOT, "config", f), d / f)
-    d.ports = write_services(d / "services.yml")
-    return d
-
-
-@pytest.fixture
-def env():
-    return {"BTCW_PG_PORT": os.environ["BTCW_TEST_PG_PORT"],
-            "BTCW_REDIS_PORT": os.environ["BTCW_TEST_REDIS_PORT"],
-            "BTCW_DATABASE_DSN": "", "BTCW_LOG_LEVEL": "info"}
-
-
-def call(port, method, params=None, rid=1):
-    body = json.dumps({"v": 1, "id": rid, "method": method,
-                       "params": params or {}})
-    out = subprocess.run(["nngcat", "--req", "--dial",
-                          f"tcp://127.0.0.1:{port}", "--ascii", "--data",
-                          body, "--recv-timeout", "5"],
-                         capture_output=True, text=True, timeout=15)
-    assert out.returncode == 0, out.stderr
-    return json.loads(out.stdout)
-
-
-def start(spawn, name, confdir, env):
-    proc = spawn([binary(name), "--config", str(confdir)], name, env=env)
-    admin = confdir.ports[name]["admin"]
-    wait_for(lambda: http_get(f"http://127.0.0.1:{admin}/readyz")[0] == 200
-             or not proc.alive(), what=f"{name} /readyz")
-    assert proc.alive(), proc.output()
-    return proc
-
-
 @pytest.mark.parametrize("name", list(DAEMONS))
 def test_daemon_starts_serves_and_stops(spawn, confdir, env, name, tmp_path):
     prefix, checks = DAEMONS[name]
-    proc = start(spawn, name, confdir, env)
+    proc = start_daemon(spawn, name, confdir, env)
     admin = confdir.ports[name]["admin"]
 
     st, body = http_get(f"http://127.0.0.1:{admin}/healthz")
@@ -175,7 +114,7 @@ def test_missing_files_mean_defaults_and_a_warning(spawn, confdir, env):
 
 
 def test_sighup_reload_keeps_old_config_when_invalid(spawn, confdir, env):
-    proc = start(spawn, "monitor", confdir, env)
+    proc = start_daemon(spawn, "monitor", confdir, env)
     rpc = confdir.ports["monitor"]["rpc"]
     sysyml = confdir / "system.yml"
 
