@@ -11,14 +11,18 @@
 #include <unistd.h>
 
 #define LOG_LINE_MAX (64 * 1024)
-#define REDACT_MAX 64
+#define REDACT_MAX 256
 #define REDACTED "[redacted]"
 
 static const char *g_service = "btcw";
 static enum lc_log_level g_min = LC_LOG_INFO;
 static int g_fd = STDERR_FILENO;
+/* Registered secrets, a ring: when full the oldest is forgotten, so a
+ * daemon whose secrets rotate on every reload keeps redacting the newest
+ * ones. */
 static char *g_redact[REDACT_MAX];
 static int g_nredact;
+static int g_redact_next; /* slot the next secret replaces when full */
 
 static const char *const level_names[] = { "debug", "info", "warn",
 					   "error" };
@@ -58,14 +62,21 @@ bool lc_log_parse_level(const char *s, enum lc_log_level *out)
 
 void lc_log_redact(const char *secret)
 {
-	if (!secret || strlen(secret) < 4 || g_nredact == REDACT_MAX)
+	if (!secret || strlen(secret) < 4)
 		return;
 	for (int i = 0; i < g_nredact; i++)
 		if (strcmp(g_redact[i], secret) == 0)
 			return;
 	char *copy = strdup(secret);
-	if (copy)
+	if (!copy)
+		return;
+	if (g_nredact < REDACT_MAX) {
 		g_redact[g_nredact++] = copy;
+		return;
+	}
+	free(g_redact[g_redact_next]);
+	g_redact[g_redact_next] = copy;
+	g_redact_next = (g_redact_next + 1) % REDACT_MAX;
 }
 
 /* Keys whose values are secret whatever they hold. */

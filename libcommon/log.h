@@ -68,8 +68,9 @@ bool lc_log_parse_level(const char *s, enum lc_log_level *out)
 	__attribute__((warn_unused_result));
 
 /* Register a secret value (copied) that must never appear in a log line;
- * strings shorter than 4 characters are ignored. Call from the loop thread
- * only (start-up or reload). */
+ * strings shorter than 4 characters are ignored. The newest 256 are kept
+ * (older ones are forgotten first). Call from the loop thread only
+ * (start-up or reload). */
 void lc_log_redact(const char *secret);
 
 /* Send lines to fd instead of stderr (tests). -1 restores stderr. */

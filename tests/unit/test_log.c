@@ -136,6 +136,20 @@ static void redaction(void **state)
 	cJSON_Delete(j);
 }
 
+static void redaction_keeps_newest_secrets(void **state)
+{
+	(void)state;
+	char secret[32];
+	for (int i = 0; i < 600; i++) { /* more than the ring holds */
+		snprintf(secret, sizeof(secret), "rotating-secret-%04d", i);
+		lc_log_redact(secret);
+	}
+	log_info("x", LF_S("a", "rotating-secret-0599 and -0400"));
+	cJSON *j = one_line();
+	assert_string_equal(str(j, "a"), "[redacted] and -0400");
+	cJSON_Delete(j);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -143,6 +157,7 @@ int main(void)
 		cmocka_unit_test(escaping),
 		cmocka_unit_test(level_filter),
 		cmocka_unit_test(redaction),
+		cmocka_unit_test(redaction_keeps_newest_secrets),
 	};
 	return cmocka_run_group_tests_name("log", tests, setup, teardown);
 }
