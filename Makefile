@@ -22,7 +22,7 @@ CFLAGS   ?= -O2 -g
 CFLAGS   += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -I. -I$(BUILD)/gen \
             -DBTCW_VERSION='"$(VERSION)"' \
             $(shell pkg-config --cflags $(PKGS))
-LDLIBS   := $(shell pkg-config --libs $(PKGS)) -lnng -pthread -lm
+LDLIBS   := $(shell pkg-config --libs $(PKGS)) -lnng -largon2 -pthread -lm
 ifneq ($(SANITIZE),)
 CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer \
             -fno-sanitize-recover=all
