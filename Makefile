@@ -87,11 +87,12 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/integration/%.o $(BUILD)/libcommon.a
 	@$(if $(Q),echo "  LINK    $@")
 	$(Q)$(CC) $(LDFLAGS) $^ $(LDLIBS) -o $@
 
-# '+': these scripts run make themselves, sharing our jobserver.
+# These scripts run make themselves (with MAKEFLAGS cleared, so that the
+# daemons they start never inherit make's jobserver pipe).
 test:
-	+@tests/run.sh
+	@tests/run.sh
 run:
-	+@scripts/stack start
+	@scripts/stack start
 stop:
 	@scripts/stack stop
 status:

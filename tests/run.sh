@@ -6,6 +6,8 @@
 # Exit status 0 only when nothing failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
+# Called from make: our own make must not inherit its jobserver.
+unset MAKEFLAGS MFLAGS MAKELEVEL
 ROOT=$PWD
 
 scripts/deps.sh || { echo "0 passed, 1 failed"; exit 1; }
