@@ -11,12 +11,28 @@
 #include "libcommon/redis.h"
 #include "proto/btcw_proto.h"
 
+#include "libcommon/clock.h"
+
 #include <cJSON.h>
+#include <ctype.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MIGRATE_WAIT_MS 60000 /* a database that is still starting */
+
+/* The files of a config folder, in the order of lc_svc.cfg_missing. */
+static const char *const cfg_files[] = { "system.yml", "notifications.yml",
+					 "proxy.yml", "services.yml" };
+#define NCFG_FILES (sizeof(cfg_files) / sizeof(cfg_files[0]))
+
+/* Each service's prefix in method names (proto/README.md). */
+static const char *const prefixes[LC_CFG_NSVC] = {
+	[LC_CFG_SVC_SUPERVISOR] = "supervisor", [LC_CFG_SVC_GATEWAY] = "gateway",
+	[LC_CFG_SVC_INGEST] = "ingest",         [LC_CFG_SVC_MONITOR] = "monitor",
+	[LC_CFG_SVC_NOTIFIER] = "notifier",     [LC_CFG_SVC_BACKUP] = "backup",
+};
 
 static void die(int code, const char *event, const char *detail)
 {
@@ -79,13 +95,29 @@ int lc_svc_conninfo(const struct lc_cfg_sys_database *db, char *out,
 
 /* ---- config reload ---- */
 
-static void warn_restart_key(const char *path, unsigned flags, void *arg)
+/* Which config files are absent (their defaults are in force). */
+static unsigned missing_files(const char *dir)
+{
+	unsigned mask = 0;
+	char path[4200];
+	for (size_t i = 0; i < NCFG_FILES; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, cfg_files[i]);
+		if (access(path, F_OK) != 0)
+			mask |= 1u << i;
+	}
+	return mask;
+}
+
+static void add_key(const char *path, unsigned flags, void *arg)
 {
 	(void)flags;
-	cJSON *list = arg;
+	cJSON_AddItemToArray(arg, cJSON_CreateString(path));
+}
+
+static void warn_restart_key(const char *path, unsigned flags, void *arg)
+{
 	log_warn("config.restart_required", LF_S("key", path));
-	if (list)
-		cJSON_AddItemToArray(list, cJSON_CreateString(path));
+	add_key(path, flags, arg);
 }
 
 static void apply_log_level(const struct lc_config *cfg)
@@ -93,11 +125,11 @@ static void apply_log_level(const struct lc_config *cfg)
 	lc_log_set_level((enum lc_log_level)cfg->system.log_level);
 }
 
-/* Load, validate, swap. 0 with the restart-only keys added to
- * restart_keys (may be NULL), or -1 with the reason in err and the old
- * config still in force. */
-static int reload(struct lc_svc *s, cJSON *restart_keys, char *err,
-		  size_t errlen)
+/* Load, validate, swap. 0 with the changed and restart-only keys added
+ * to the arrays, or -1 with the reason in err and the old config still
+ * in force. */
+static int reload(struct lc_svc *s, cJSON *changed, cJSON *restart,
+		  char *err, size_t errlen)
 {
 	struct lc_config *fresh = NULL;
 	if (lc_cfg_load_dir(s->d.config_dir, &fresh, err, errlen) != 0) {
@@ -105,10 +137,13 @@ static int reload(struct lc_svc *s, cJSON *restart_keys, char *err,
 			  LF_S("kept", "previous config"));
 		return -1;
 	}
+	lc_cfg_diff_all(s->cfg, fresh, 0, add_key, changed);
 	lc_cfg_diff_all(s->cfg, fresh, LC_CFG_RESTART_ONLY, warn_restart_key,
-			restart_keys);
+			restart);
 	struct lc_config *old = s->cfg;
 	s->cfg = fresh;
+	s->cfg_loaded_ms = lc_clock_wall_ms();
+	s->cfg_missing = missing_files(s->d.config_dir);
 	apply_log_level(fresh);
 	if (s->on_reload)
 		s->on_reload(s, old, s->arg);
@@ -121,35 +156,90 @@ static void on_sighup(struct lc_daemon *d, void *arg)
 {
 	(void)d;
 	char err[1024];
-	(void)reload(arg, NULL, err, sizeof(err));
+	cJSON *changed = cJSON_CreateArray(), *restart = cJSON_CreateArray();
+	(void)reload(arg, changed, restart, err, sizeof(err));
+	cJSON_Delete(changed);
+	cJSON_Delete(restart);
+}
+
+static void add_time(cJSON *obj, const char *name, int64_t wall_ms)
+{
+	char ts[LC_CLOCK_RFC3339_LEN];
+	cJSON_AddStringToObject(obj, name, lc_clock_rfc3339(ts, wall_ms));
 }
 
 static void rpc_config_show(struct lc_bus_req *req, cJSON *params, void *arg)
 {
 	(void)params;
 	struct lc_svc *s = arg;
+	cJSON *res = cJSON_CreateObject();
 	cJSON *dump = lc_cfg_dump_all(s->cfg);
-	if (!dump) {
-		lc_bus_reply_err(req, "internal", "out of memory");
-		return;
+	cJSON *sources = cJSON_CreateArray();
+	char path[4200];
+	for (size_t i = 0; i < NCFG_FILES; i++) {
+		cJSON *src = cJSON_CreateObject();
+		snprintf(path, sizeof(path), "%s/%s", s->d.config_dir,
+			 cfg_files[i]);
+		cJSON_AddStringToObject(src, "path", path);
+		cJSON_AddStringToObject(src, "status",
+					s->cfg_missing & (1u << i) ? "missing"
+								   : "loaded");
+		cJSON_AddItemToArray(sources, src);
 	}
-	lc_bus_reply_ok(req, dump);
+	cJSON_AddStringToObject(res, "service", prefixes[s->id]);
+	cJSON_AddItemToObject(res, "config", dump ? dump : cJSON_CreateNull());
+	cJSON_AddItemToObject(res, "sources", sources);
+	add_time(res, "loaded_at", s->cfg_loaded_ms);
+	lc_bus_reply_ok(req, res);
+}
+
+/* {file, line, key} from "FILE:LINE: KEY: message", or NULL. */
+static cJSON *error_details(const char *err)
+{
+	for (const char *p = strchr(err, ':'); p; p = strchr(p + 1, ':')) {
+		const char *q = p + 1;
+		while (isdigit((unsigned char)*q))
+			q++;
+		if (q == p + 1 || strncmp(q, ": ", 2) != 0)
+			continue;
+		const char *key = q + 2, *end = strstr(key, ": ");
+		char *file = strndup(err, (size_t)(p - err));
+		char *k = strndup(key, end ? (size_t)(end - key) : 0);
+		cJSON *d = cJSON_CreateObject();
+		cJSON_AddStringToObject(d, "file", file ? file : "");
+		cJSON_AddNumberToObject(d, "line", strtol(p + 1, NULL, 10));
+		if (k && *k)
+			cJSON_AddStringToObject(d, "key", k);
+		free(file);
+		free(k);
+		return d;
+	}
+	return NULL;
 }
 
 static void rpc_config_reload(struct lc_bus_req *req, cJSON *params,
 			      void *arg)
 {
 	(void)params;
+	struct lc_svc *s = arg;
 	char err[1024];
-	cJSON *keys = cJSON_CreateArray();
-	if (reload(arg, keys, err, sizeof(err)) != 0) {
-		cJSON_Delete(keys);
-		lc_bus_reply_err(req, "invalid", "%s", err);
+	cJSON *changed = cJSON_CreateArray(), *restart = cJSON_CreateArray();
+	if (reload(s, changed, restart, err, sizeof(err)) != 0) {
+		cJSON_Delete(changed);
+		cJSON_Delete(restart);
+		cJSON *details = error_details(err);
+		if (details)
+			lc_bus_reply_err_details(req, "invalid", details, "%s",
+						 err);
+		else
+			lc_bus_reply_err(req, "invalid", "%s", err);
 		return;
 	}
 	cJSON *res = cJSON_CreateObject();
-	cJSON_AddBoolToObject(res, "reloaded", 1);
-	cJSON_AddItemToObject(res, "restart_required", keys);
+	cJSON_AddStringToObject(res, "service", prefixes[s->id]);
+	add_time(res, "reloaded_at", s->cfg_loaded_ms);
+	cJSON_AddItemToObject(res, "changed_keys", changed);
+	cJSON_AddItemToObject(res, "restart_required_keys", restart);
 	lc_bus_reply_ok(req, res);
 }
 
@@ -178,6 +268,8 @@ static void open_config(struct lc_svc *s)
 	char err[1024];
 	if (lc_cfg_load_dir(s->d.config_dir, &s->cfg, err, sizeof(err)) != 0)
 		die(LC_EXIT_USAGE, "config.invalid", err);
+	s->cfg_loaded_ms = lc_clock_wall_ms();
+	s->cfg_missing = missing_files(s->d.config_dir);
 	apply_log_level(s->cfg);
 }
 

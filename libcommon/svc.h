@@ -46,6 +46,8 @@ struct lc_svc {
 	struct lc_daemon d;           /* loop, signals, shutdown */
 	enum lc_cfg_service_id id;    /* which service this is */
 	struct lc_config *cfg;        /* current config; replaced on reload */
+	int64_t cfg_loaded_ms;        /* wall time cfg was loaded */
+	unsigned cfg_missing;         /* bit i: config file i was missing */
 	struct lc_metrics *metrics;   /* owned; served at /metrics */
 	struct lc_admin *admin;       /* owned */
 	struct lc_bus_server *rpc;    /* owned; this service's methods */

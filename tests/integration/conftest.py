@@ -6,6 +6,7 @@ stopped with SIGTERM at teardown, and fails the test if it left a sanitizer
 report in its log or exited non-zero.
 """
 import ctypes
+import datetime
 import json
 import os
 import pathlib
@@ -236,7 +237,8 @@ def env(tmp_path):
     return {"BTCW_PG_PORT": need_env("BTCW_TEST_PG_PORT"),
             "BTCW_REDIS_PORT": need_env("BTCW_TEST_REDIS_PORT"),
             "BTCW_DATABASE_DSN": "", "BTCW_LOG_LEVEL": "info",
-            "BTCW_DATA": str(tmp_path / "data")}
+            "BTCW_DATA": str(tmp_path / "data"),
+            "BTCW_JWT_SECRET": "test-jwt-secret-" + "x" * 32}
 
 
 def call(port, method, params=None, rid=1, timeout=5):
@@ -260,3 +262,33 @@ def start_daemon(spawn, name, confdir, env):
              or not proc.alive(), what=f"{name} /readyz")
     assert proc.alive(), proc.output()
     return proc
+
+
+# ---- the message contract (proto/schemas) ----
+
+_SCHEMAS = pathlib.Path(ROOT) / "proto" / "schemas"
+_ALL = {p.relative_to(_SCHEMAS).as_posix(): json.loads(p.read_text())
+        for p in _SCHEMAS.rglob("*.schema.json")}
+_STORE = {s["$id"]: s for s in _ALL.values() if "$id" in s}
+
+
+def schema_errors(rel, instance):
+    """Messages of every way instance breaks proto/schemas/<rel>
+    (e.g. "methods/supervisor.capacity.get.result.schema.json"); [] if
+    it conforms."""
+    from jsonschema import Draft202012Validator, FormatChecker, \
+        RefResolver
+    formats = FormatChecker()
+
+    @formats.checks("date-time", raises=ValueError)
+    def _dt(value):
+        if isinstance(value, str):
+            datetime.datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return True
+
+    schema = _ALL[rel]
+    v = Draft202012Validator(schema, format_checker=formats,
+                             resolver=RefResolver.from_schema(
+                                 schema, store=_STORE))
+    return [f"{'/'.join(map(str, e.path))}: {e.message}"
+            for e in v.iter_errors(instance)]
