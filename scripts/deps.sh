@@ -14,7 +14,7 @@ PKGS=(
   nng-utils postgresql-15 postgresql-client-15 redis-server redis-tools
   curl procps iproute2 python3 python3-pytest python3-jsonschema
   # promtool, which checks our /metrics output; load generators
-  prometheus wrk postgresql-contrib
+  prometheus wrk postgresql-contrib nginx-light
 )
 
 missing=()
