@@ -29,9 +29,12 @@ static const char *const cfg_files[] = { "system.yml", "notifications.yml",
 
 /* Each service's prefix in method names (proto/README.md). */
 static const char *const prefixes[LC_CFG_NSVC] = {
-	[LC_CFG_SVC_SUPERVISOR] = "supervisor", [LC_CFG_SVC_GATEWAY] = "gateway",
-	[LC_CFG_SVC_INGEST] = "ingest",         [LC_CFG_SVC_MONITOR] = "monitor",
-	[LC_CFG_SVC_NOTIFIER] = "notifier",     [LC_CFG_SVC_BACKUP] = "backup",
+	[LC_CFG_SVC_SUPERVISOR] = "supervisor",
+	[LC_CFG_SVC_GATEWAY] = "gateway",
+	[LC_CFG_SVC_INGEST] = "ingest",
+	[LC_CFG_SVC_MONITOR] = "monitor",
+	[LC_CFG_SVC_NOTIFIER] = "notifier",
+	[LC_CFG_SVC_BACKUP] = "backup",
 };
 
 static void die(int code, const char *event, const char *detail)
