@@ -17,39 +17,13 @@ import time
 import uuid
 
 import pytest
-from jsonschema import Draft202012Validator, RefResolver
 
-from conftest import ROOT, http_get, psql, start_daemon, wait_for
+from conftest import http_get, psql, schema_errors, start_daemon, wait_for
 
-SCHEMAS = os.path.join(ROOT, "proto", "schemas")
 WEBHOOK = "/api/v1/signals/webhook"
 
 
 # ---- the contract in proto/ ----
-
-def _load_schemas():
-    store, by_rel = {}, {}
-    for d, _, files in os.walk(SCHEMAS):
-        for f in files:
-            if f.endswith(".schema.json"):
-                path = os.path.join(d, f)
-                with open(path, encoding="utf-8") as fh:
-                    s = json.load(fh)
-                by_rel[os.path.relpath(path, SCHEMAS)] = s
-                store[s["$id"]] = s
-    return store, by_rel
-
-
-_STORE, _BY_REL = _load_schemas()
-
-
-def schema_errors(rel, instance):
-    schema = _BY_REL[rel]
-    v = Draft202012Validator(schema, resolver=RefResolver.from_schema(
-        schema, store=_STORE))
-    return [f"{'/'.join(map(str, e.path))}: {e.message}"
-            for e in v.iter_errors(instance)]
-
 
 def check_reply(method, reply):
     errs = schema_errors("envelope/reply.schema.json", reply)
