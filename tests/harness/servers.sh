@@ -24,12 +24,20 @@ case "${1:-}" in
 start)
 	dir=$(mktemp -d /tmp/btcw-test.XXXXXX)
 	chmod 755 "$dir"
-	pg_port=$(srv_free_port $((20000 + RANDOM % 20000)))
-	srv_pg_start "$dir" "$pg_port" fsync=off full_page_writes=off \
-		max_connections=200 >&2 || { cleanup "$dir"; exit 1; }
-	redis_port=$(srv_free_port $((pg_port + 1)))
-	srv_redis_start "$dir" "$redis_port" --save '' --appendonly no >&2 ||
-		{ cleanup "$dir"; exit 1; }
+	# A free port can be taken between the check and the bind (other
+	# test runs on the machine): try a few ports before giving up.
+	for try in 1 2 3 4 5; do
+		pg_port=$(srv_free_port $((20000 + RANDOM % 20000)))
+		srv_pg_start "$dir" "$pg_port" fsync=off full_page_writes=off \
+			max_connections=200 >&2 && break
+		[ "$try" = 5 ] && { cleanup "$dir"; exit 1; }
+	done
+	for try in 1 2 3 4 5; do
+		redis_port=$(srv_free_port $((20000 + RANDOM % 20000)))
+		srv_redis_start "$dir" "$redis_port" --save '' --appendonly no \
+			>&2 && break
+		[ "$try" = 5 ] && { cleanup "$dir"; exit 1; }
+	done
 	mkfifo "$dir/lifeline"
 	# The reaper: blocks reading the lifeline until every writer is gone.
 	setsid bash -c '. "$0"; cat "$1/lifeline" >/dev/null;
@@ -45,7 +53,8 @@ start)
 	;;
 run)
 	shift
-	eval "$("$0" start)"
+	env_lines=$("$0" start) || exit 1
+	eval "$env_lines"
 	exec 9>"$BTCW_TEST_DIR/lifeline"
 	"$@" 9>&-
 	;;
