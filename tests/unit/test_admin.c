@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "tests/unit/promtool.h"
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -177,27 +179,6 @@ static int count(const char *hay, const char *needle)
 	     p = strstr(p + 1, needle))
 		n++;
 	return n;
-}
-
-/* Same helper as in test_metrics.c: exit status of promtool on text. */
-static int promtool_check(const char *text, char *out, size_t outlen)
-{
-	char path[] = "/tmp/test_admin.XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	size_t len = strlen(text);
-	assert_int_equal(write(fd, text, len), (ssize_t)len);
-	close(fd);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "promtool check metrics < %s 2>&1", path);
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	size_t n = fread(out, 1, outlen - 1, p);
-	out[n] = '\0';
-	int st = pclose(p);
-	unlink(path);
-	assert_true(WIFEXITED(st));
-	return WEXITSTATUS(st);
 }
 
 static void healthz(void **state)

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+
+#include "tests/unit/promtool.h"
 #include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
@@ -25,28 +27,6 @@ static void assert_render(struct lc_metrics *r, const char *want)
 	assert_int_equal(lc_metrics_render(r, &b), 0);
 	assert_string_equal(b.data ? b.data : "", want);
 	lc_buf_release(&b);
-}
-
-/* Run `promtool check metrics < file` on text; returns the exit status
- * and puts stdout+stderr in out. */
-static int promtool_check(const char *text, char *out, size_t outlen)
-{
-	char path[] = "/tmp/test_metrics.XXXXXX";
-	int fd = mkstemp(path);
-	assert_true(fd >= 0);
-	size_t len = strlen(text);
-	assert_int_equal(write(fd, text, len), (ssize_t)len);
-	close(fd);
-	char cmd[128];
-	snprintf(cmd, sizeof(cmd), "promtool check metrics < %s 2>&1", path);
-	FILE *p = popen(cmd, "r");
-	assert_non_null(p);
-	size_t n = fread(out, 1, outlen - 1, p);
-	out[n] = '\0';
-	int st = pclose(p);
-	unlink(path);
-	assert_true(WIFEXITED(st));
-	return WEXITSTATUS(st);
 }
 
 static void counter_and_gauge_text(void **state)
