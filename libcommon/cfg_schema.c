@@ -1,6 +1,8 @@
 /* BTC Watcher's config files: key tables, validators, load-all. */
 #include "libcommon/cfg_schema.h"
 
+#include "libcommon/net.h"
+
 #include <cJSON.h>
 #include <ctype.h>
 #include <stdio.h>
@@ -119,6 +121,19 @@ static int check_nng_url(struct lc_cfg_ctx *ctx, const char *path,
 			   "expected an nng URL such as tcp://host:port or "
 			   "ipc:///path, got \"%.80s\"",
 			   u);
+}
+
+static int check_cidrs(struct lc_cfg_ctx *ctx, const char *path,
+		       const void *p)
+{
+	const struct lc_cfg_strlist *l = p;
+	for (size_t i = 0; i < l->n; i++)
+		if (!lc_net_cidr_valid(l->v[i]))
+			return lc_cfg_fail(ctx, path,
+					   "expected an address or range such "
+					   "as 10.0.0.0/8, got \"%.80s\"",
+					   l->v[i]);
+	return 0;
 }
 
 static int check_http_url(struct lc_cfg_ctx *ctx, const char *path,
@@ -320,6 +335,8 @@ static const struct lc_cfg_key system_keys[] = {
 	SYS(security.require_special_chars, BOOL, "true", RL),
 	SYS(gateway.proxy_timeout, INT, "30", RANGE(1, 3600), RL),
 	SYS(gateway.health_threshold, INT, "80", RANGE(0, 100), RL),
+	SYS(gateway.trusted_proxies, STRLIST, "[127.0.0.0/8, \"::1\"]", RL,
+	    .validate = check_cidrs),
 	SYS(ingest.max_body_bytes, INT, "65536", RANGE(1024, 16777216), RL),
 	SYS(ingest.spool_directory, STRING, DATA "/spool",
 	    .flags = LC_CFG_RESTART_ONLY | LC_CFG_NONEMPTY),

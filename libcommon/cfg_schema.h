@@ -116,6 +116,8 @@ struct lc_cfg_sys_security {
 struct lc_cfg_sys_gateway {
 	int64_t proxy_timeout;    /* s before a slow bot gets 504, 30 */
 	int64_t health_threshold; /* health_score under it: degraded, 80 */
+	struct lc_cfg_strlist trusted_proxies; /* peers whose X-Real-IP is
+						  believed (CIDRs) */
 };
 
 struct lc_cfg_sys_ingest {

@@ -4,6 +4,7 @@
 #include "libcommon/clock.h"
 #include "libcommon/log.h"
 #include "libcommon/metrics.h"
+#include "libcommon/net.h"
 #include "libcommon/svc.h"
 #include "services/gateway/auth.h"
 #include "services/gateway/authcache.h"
@@ -75,9 +76,10 @@ static bool ip_valid(const char *s)
 }
 
 /*
- * The client's address: X-Real-IP when the connection comes from this
- * host (nginx in front), else the peer itself, so that a remote client
- * cannot pick the address its failed logins are counted against.
+ * The client's address: X-Real-IP when the connection comes from a
+ * trusted proxy (system.gateway.trusted_proxies: nginx in front), else
+ * the peer itself, so that a client cannot pick the address its failed
+ * logins are counted against.
  */
 static void set_client_addr(struct gw_req *r)
 {
@@ -88,9 +90,10 @@ static void set_client_addr(struct gw_req *r)
 
 	if (c)
 		evhttp_connection_get_peer(c, &peer, &port);
-	bool local = peer && (strncmp(peer, "127.", 4) == 0 ||
-			      strcmp(peer, "::1") == 0);
-	const char *use = local && real && strlen(real) < 64 &&
+	const struct lc_cfg_strlist *trusted =
+		&r->g->svc->cfg->system.gateway.trusted_proxies;
+	bool proxy = lc_net_in_any(peer, trusted->v, trusted->n);
+	const char *use = proxy && real && strlen(real) < 64 &&
 					  ip_valid(real)
 				  ? real
 				  : peer;

@@ -522,6 +522,11 @@ static void bad_int_names_file_line_key(void **state)
 		     "system:\n  capacity:\n    alert_threshold: 101\n",
 		     "@:3: system.capacity.alert_threshold: must be between "
 		     "0 and 100, got 101");
+	expect_error(&lc_cfg_system_table,
+		     "system:\n  gateway:\n"
+		     "    trusted_proxies: [10.0.0.0/8, nginx]\n",
+		     "@:3: system.gateway.trusted_proxies: expected an "
+		     "address or range such as 10.0.0.0/8, got \"nginx\"");
 }
 
 static void unknown_key_is_an_error(void **state)
