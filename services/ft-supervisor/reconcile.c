@@ -275,16 +275,24 @@ static void load_rows(struct sup *s, const PGresult *res)
 	start_wanted(s);
 }
 
+/* A reconcile query's answer is no use: the supervisor is going away,
+ * or the query failed (then try the whole reconcile again later). */
+static bool step_failed(struct sup *s, const char *err)
+{
+	if (s->dying)
+		return true;
+	if (!err)
+		return false;
+	log_warn("reconcile.load_failed", LF_S("error", err));
+	again(s, RETRY_MS);
+	return true;
+}
+
 static void on_rows(const PGresult *res, const char *err, void *arg)
 {
 	struct sup *s = arg;
-	if (s->dying)
+	if (step_failed(s, err))
 		return;
-	if (err) {
-		log_warn("reconcile.load_failed", LF_S("error", err));
-		again(s, RETRY_MS);
-		return;
-	}
 	load_rows(s, res);
 }
 
@@ -321,13 +329,8 @@ static void use_upgrade_command(struct sup *s, const char *version,
 static void on_current(const PGresult *res, const char *err, void *arg)
 {
 	struct sup *s = arg;
-	if (s->dying)
+	if (step_failed(s, err))
 		return;
-	if (err) {
-		log_warn("reconcile.load_failed", LF_S("error", err));
-		again(s, RETRY_MS);
-		return;
-	}
 	if (PQntuples(res) == 1)
 		use_upgrade_command(s, PQgetvalue(res, 0, 0),
 				    PQgetvalue(res, 0, 1));
@@ -346,13 +349,8 @@ static const char *const sql_current =
 static void on_stale(const PGresult *res, const char *err, void *arg)
 {
 	struct sup *s = arg;
-	if (s->dying)
+	if (step_failed(s, err))
 		return;
-	if (err) {
-		log_warn("reconcile.load_failed", LF_S("error", err));
-		again(s, RETRY_MS);
-		return;
-	}
 	if (PQcmdTuples((PGresult *)res)[0] != '0')
 		log_warn("reconcile.upgrade_interrupted");
 	if (lc_db_query(s->svc->db, sql_current, 0, NULL, on_current, s) != 0)
