@@ -3,9 +3,12 @@
 #include "libcommon/bus.h"
 
 #include <stdarg.h>
+#include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/queue.h>
 #include <sys/random.h>
 #include <sys/time.h>
@@ -771,6 +774,7 @@ struct call {
 	lc_bus_call_cb cb;
 	void *arg;
 	char *method;               /* owned, for logs */
+	unsigned gen;               /* cli->lost when it was sent */
 };
 
 struct lc_bus_client {
@@ -785,6 +789,11 @@ struct lc_bus_client {
 	char *url;                  /* owned, for logs */
 	int busy;                   /* callbacks running (justfree) */
 	bool closing;               /* lc_bus_client_free was called */
+	atomic_uint lost;           /* pipes removed (nng's thread) */
+	unsigned lost_seen;         /* lost, as the loop last handled it */
+	unsigned send_gen;          /* lost, read just before a send */
+	int lost_fd;                /* eventfd: nng's thread wakes the loop */
+	struct event *lost_ev;
 };
 
 static void cli_destroy(struct lc_bus_client *cli);
@@ -890,6 +899,7 @@ static void cli_request_done(struct outmsg *om, int rv)
 	call->queued = false;
 	if (rv == 0) {
 		call->sent = true;
+		call->gen = call->cli->send_gen;
 		return;
 	}
 	call_fail(call, LC_ENV_E_UNAVAILABLE, nng_strerror(rv));
@@ -986,8 +996,68 @@ static void cli_send_cb(evutil_socket_t fd, short what, void *arg)
 	(void)what;
 
 	cli_enter(cli);
+	cli->send_gen = atomic_load(&cli->lost);
 	outq_flush(&cli->q, cli_request_done, &cli->closing);
 	cli_leave(cli);
+}
+
+/*
+ * A connection went away. With sendbuf 0 a sent request sits in the one
+ * pipe that took it, and a raw req0 reply can only come back on that
+ * pipe, so every call sent before the loss (and not answered by a reply
+ * already queued) will never be answered: fail it now as unavailable
+ * instead of letting the caller wait for its deadline. The client dials
+ * one address, so a new pipe exists only after the old one is removed.
+ */
+/* Was call sent before loss number `lost` (serial arithmetic)? */
+static bool sent_before(const struct call *call, unsigned lost)
+{
+	return call->sent && (int)(lost - call->gen) > 0;
+}
+
+static void cli_lost_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct lc_bus_client *cli = arg;
+	unsigned now = atomic_load(&cli->lost);
+	uint64_t n;
+	char m[LC_ENV_MSG_MAX];
+	(void)what;
+
+	if (read(fd, &n, sizeof(n)) < 0 || now == cli->lost_seen)
+		return;
+	cli->lost_seen = now;
+	cli_enter(cli);
+	cli_recv_cb(-1, 0, cli); /* replies that made it first win */
+	snprintf(m, sizeof(m), "the connection to %.200s was lost",
+		 cli->url);
+	for (size_t b = 0; b < CALL_BUCKETS && !cli->closing; b++) {
+		struct call *c = cli->calls[b];
+		while (c && !cli->closing) {
+			if (!sent_before(c, now)) {
+				c = c->hnext;
+				continue;
+			}
+			log_warn("bus.call.lost", LF_S("url", cli->url),
+				 LF_S("method", c->method));
+			call_fail(c, LC_ENV_E_UNAVAILABLE, m);
+			c = cli->calls[b]; /* the chain changed */
+		}
+	}
+	cli_leave(cli);
+}
+
+/* On nng's thread: count the loss and wake the loop (nothing else). */
+static void cli_pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	struct lc_bus_client *cli = arg;
+	uint64_t one = 1;
+	(void)p;
+	(void)ev;
+
+	atomic_fetch_add(&cli->lost, 1);
+	if (write(cli->lost_fd, &one, sizeof(one)) < 0) {
+		/* the counter only saturates; the loop still sees it */
+	}
 }
 
 /* A random 32-bit value, so that a restarted client does not reuse the
@@ -999,6 +1069,32 @@ static uint32_t random_u32(void)
 	if (getrandom(&v, sizeof(v), GRND_NONBLOCK) != (ssize_t)sizeof(v))
 		v = (uint32_t)lc_clock_wall_ms() ^ (uint32_t)getpid();
 	return v;
+}
+
+/* The eventfd, its event and the pipe callback of connection losses. */
+static int lost_setup(struct lc_bus_client *cli, char *err, size_t errlen)
+{
+	int rv;
+
+	cli->lost_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (cli->lost_fd < 0) {
+		set_err(err, errlen, "cannot create an eventfd");
+		return -1;
+	}
+	cli->lost_ev = event_new(cli->base, cli->lost_fd, EV_READ | EV_PERSIST,
+				 cli_lost_cb, cli);
+	if (!cli->lost_ev || event_add(cli->lost_ev, NULL) != 0) {
+		set_err(err, errlen, "cannot watch the eventfd");
+		return -1;
+	}
+	rv = nng_pipe_notify(cli->sock, NNG_PIPE_EV_REM_POST, cli_pipe_cb,
+			     cli);
+	if (rv != 0) {
+		set_err(err, errlen, "cannot watch connections: %s",
+			nng_strerror(rv));
+		return -1;
+	}
+	return 0;
 }
 
 struct lc_bus_client *lc_bus_client_new(struct event_base *base,
@@ -1017,6 +1113,7 @@ struct lc_bus_client *lc_bus_client_new(struct event_base *base,
 		return NULL;
 	}
 	cli->base = base;
+	cli->lost_fd = -1;
 	cfg_resolve(&cli->cfg, opts);
 	cli->next_id = random_u32();
 	rv = nng_req0_open_raw(&cli->sock);
@@ -1035,7 +1132,7 @@ struct lc_bus_client *lc_bus_client_new(struct event_base *base,
 	cli->q.ev = cli->recv_ev ? poll_event(base, cli->sock, NNG_OPT_SENDFD,
 					      cli_send_cb, cli, err, errlen)
 				 : NULL;
-	if (!cli->q.ev)
+	if (!cli->q.ev || lost_setup(cli, err, errlen) != 0)
 		goto fail;
 	rv = nng_dial(cli->sock, url, NULL, NNG_FLAG_NONBLOCK);
 	if (rv != 0) {
@@ -1055,7 +1152,11 @@ static void cli_destroy(struct lc_bus_client *cli)
 	if (cli->recv_ev)
 		event_free(cli->recv_ev);
 	outq_release(&cli->q, cli_request_drop);
-	nng_close(cli->sock);
+	nng_close(cli->sock); /* no pipe callback runs after this */
+	if (cli->lost_ev)
+		event_free(cli->lost_ev);
+	if (cli->lost_fd >= 0)
+		close(cli->lost_fd);
 	free(cli->url);
 	free(cli);
 }
@@ -1140,9 +1241,11 @@ static void call_start(struct call *call, const cJSON *params)
 		call_fail_later(call, LC_ENV_E_INTERNAL, "out of memory");
 		goto done;
 	}
+	cli->send_gen = atomic_load(&cli->lost);
 	switch (outq_push(&cli->q, &call->om, &rv)) {
 	case OUTQ_SENT:
 		call->sent = true;
+		call->gen = cli->send_gen;
 		break;
 	case OUTQ_QUEUED:
 		call->queued = true;

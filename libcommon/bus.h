@@ -65,8 +65,14 @@
  *    gives "unavailable" an exact meaning: at the deadline, a request
  *    that never left our queue (no server connected) fails with
  *    unavailable and is then never sent; one that was sent fails with
- *    timeout. nng dials with reconnect, so a client (or subscriber)
- *    started before its server (publisher) works once it comes up.
+ *    timeout. A sent request whose connection is lost before its reply
+ *    (the server crashed or closed) can never be answered, since a raw
+ *    req0 reply comes back on the pipe that took the request: nng's pipe
+ *    notification (its thread) counts the loss and wakes the loop
+ *    through an eventfd, and the loop fails those calls with unavailable
+ *    at once rather than at their deadline. nng dials with reconnect, so
+ *    a client (or subscriber) started before its server (publisher)
+ *    works once it comes up.
  *
  * Sizes. opts.max_message_bytes is the application limit, checked here:
  * a larger request is answered too_large, a larger reply or event is
@@ -269,7 +275,8 @@ void lc_bus_client_free(struct lc_bus_client *cli);
  * exactly once, later, on the loop: with the server's result or error,
  * or with timeout (sent, no reply within timeout_ms; <= 0 means the
  * client's default), unavailable (no server took it before the deadline,
- * or too many calls pending), too_large (the request is over
+ * its connection was lost before the reply, or too many calls pending),
+ * too_large (the request is over
  * max_message_bytes, or the reply was), internal (a malformed reply) or
  * cancelled (client freed). On -1 (bad arguments, client being freed,
  * ENOMEM; logged) cb never runs and the caller still owns params.

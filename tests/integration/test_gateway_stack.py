@@ -1,91 +1,13 @@
 """The gateway in front of the real stack: ft-supervisor starting real
 ftsim bots, signal-ingest storing their webhooks, PostgreSQL. A trader
 drives a strategy's whole life through the public API; the real
-services' errors come back with the right statuses.
-
-(The monitor, notifier and backup daemons are not written yet: the
-monitor is a stand-in here, for the combined status views.)
+services' errors come back with the right statuses. (The `real` fixture
+is in test_gateway_support.py; route by route, test_gateway_real.py.)
 """
-import json
-import os
-import re
-import signal
+from conftest import wait_for
+from test_gateway_support import is_error, real, status_of
 
-import pytest
-
-from conftest import BUILD, psql, start_daemon, wait_for
-from test_gateway_support import (ADMIN, PASSWORD, Stack, StandIn, gw_env,
-                                  is_error, reset_accounts,
-                                  set_rpc_timeout)
-
-FTSIM = os.path.join(BUILD, "ftsim")
-CLEAN_SQL = (
-    "DO $$ BEGIN IF to_regclass('strategies') IS NOT NULL THEN"
-    " UPDATE strategies SET status = 'deleted', deleted_at = now(),"
-    " desired_state = 'stopped', port = NULL, pid = NULL,"
-    " pid_starttime = NULL, pid_boot_id = NULL WHERE deleted_at IS NULL;"
-    " END IF; END $$")
-
-
-def set_yaml(path, key, value):
-    text = path.read_text()
-    new, n = re.subn(rf"(?m)^(\s*{re.escape(key)}:)[^\n#]*?(\s*(#|$))",
-                     rf"\g<1> {value}\g<2>", text, count=1)
-    assert n == 1, key
-    path.write_text(new)
-
-
-def kill_bots(marker):
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                cmd = f.read().decode(errors="replace")
-        except OSError:
-            continue
-        if marker in cmd and "trade" in cmd:
-            try:
-                os.kill(int(d), signal.SIGKILL)
-            except OSError:
-                pass
-
-
-@pytest.fixture
-def real(spawn, confdir, env, pg_dsn, tmp_path):
-    assert os.path.exists(FTSIM), f"ftsim not built: {FTSIM}"
-    psql(pg_dsn, CLEAN_SQL)
-    set_rpc_timeout(confdir, 5000)
-    y = confdir / "system.yml"
-    base = 22000 + (os.getpid() * 53) % 6000
-    set_yaml(y, "command", json.dumps([FTSIM]))
-    set_yaml(y, "base_port", base)
-    set_yaml(y, "port_range_end", base + 19)
-    set_yaml(y, "max_strategies", 10)
-    set_yaml(y, "startup_timeout", 20)
-    set_yaml(y, "shutdown_timeout", 5)
-    monitor = StandIn(confdir.ports["monitor"]["rpc"], "monitor")
-    sup = start_daemon(spawn, "ft-supervisor", confdir, env)
-    ing = start_daemon(spawn, "signal-ingest", confdir, env)
-    reset_accounts(pg_dsn)
-    gwp = start_daemon(spawn, "gateway", confdir, gw_env(env))
-    st = Stack(gwp, confdir, {"monitor": monitor}, pg_dsn)
-    st.tokens["admin"] = st.token(*ADMIN)
-    for role in ("trader", "viewer"):
-        st.make_user(f"{role}1", role)
-        st.tokens[role] = st.token(f"{role}1", PASSWORD)
-    yield st
-    assert sup.stop(30) == 0  # stops every bot
-    kill_bots(str(tmp_path / "data"))
-    ing.stop()
-    monitor.stop()
-    psql(pg_dsn, CLEAN_SQL)
-
-
-def status_of(st, sid):
-    return st.api("GET", f"/api/v1/strategies/{sid}", role="viewer").body[
-        "status"]
-
+assert real  # a fixture, used by name
 
 def test_a_strategy_s_life_through_the_gateway(real):
     st = real

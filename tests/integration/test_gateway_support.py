@@ -4,14 +4,16 @@
   protocol (SP over TCP: an 8-byte greeting, then 64-bit length-prefixed
   messages whose header is the request's backtrace). It answers bus
   methods with the contract's own samples (proto/samples/valid) or with
-  what a test tells it, and records every call.
-  # stand-in until supervisor/ingester land: the routes that go downstream
-  # are tested against these stand-ins; switch the `gw` fixture to the real
-  # ft-supervisor / signal-ingest (start_daemon) once they answer.
+  what a test tells it, and records every call. It shows exactly what
+  the gateway sends downstream (test_gateway_routes.py), and it stands
+  in for the monitor, whose methods are not written yet.
 - api(): one HTTP request with the standard library.
 - the `gw` fixture: PostgreSQL (real), stand-ins for the five other
   services, the gateway (real) with a JWT secret and a first admin, and
   a token per role.
+- the `real` fixture: the real ft-supervisor (with real ftsim bots),
+  signal-ingest, notifier and backup, PostgreSQL and Redis, the gateway;
+  only the monitor is a stand-in.
 """
 import base64
 import glob
@@ -20,6 +22,8 @@ import hmac
 import http.client
 import json
 import os
+import re
+import signal
 import socket
 import struct
 import threading
@@ -27,7 +31,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, http_get, psql, start_daemon
+from conftest import BUILD, ROOT, http_get, psql, start_daemon
 
 SECRET = "gw-test-secret-0123456789abcdef0123456789abcdef"
 ADMIN = ("root-admin", "Adm1n!pass-word")
@@ -351,3 +355,78 @@ def wait_until(pred, timeout=10.0):
             return True
         time.sleep(0.05)
     return False
+
+
+FTSIM = os.path.join(BUILD, "ftsim")
+CLEAN_SQL = (
+    "DO $$ BEGIN IF to_regclass('strategies') IS NOT NULL THEN"
+    " UPDATE strategies SET status = 'deleted', deleted_at = now(),"
+    " desired_state = 'stopped', port = NULL, pid = NULL,"
+    " pid_starttime = NULL, pid_boot_id = NULL WHERE deleted_at IS NULL;"
+    " END IF; IF to_regclass('freqtrade_upgrades') IS NOT NULL THEN"
+    " DELETE FROM freqtrade_upgrades; END IF; END $$")
+
+
+def set_yaml(path, key, value):
+    text = path.read_text()
+    new, n = re.subn(rf"(?m)^(\s*{re.escape(key)}:)[^\n#]*?(\s*(#|$))",
+                     rf"\g<1> {value}\g<2>", text, count=1)
+    assert n == 1, key
+    path.write_text(new)
+
+
+def kill_bots(marker):
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read().decode(errors="replace")
+        except OSError:
+            continue
+        if marker in cmd and "trade" in cmd:
+            try:
+                os.kill(int(d), signal.SIGKILL)
+            except OSError:
+                pass
+
+
+# ---- the real stack ----
+
+@pytest.fixture
+def real(spawn, confdir, env, pg_dsn, tmp_path):
+    """st.procs holds the real daemons by name (a test that kills one
+    puts its successor there)."""
+    assert os.path.exists(FTSIM), f"ftsim not built: {FTSIM}"
+    psql(pg_dsn, CLEAN_SQL)
+    set_rpc_timeout(confdir, 5000)
+    y = confdir / "system.yml"
+    base = 22000 + (os.getpid() * 53) % 6000
+    set_yaml(y, "command", json.dumps([FTSIM]))
+    set_yaml(y, "base_port", base)
+    set_yaml(y, "port_range_end", base + 29)
+    set_yaml(y, "max_strategies", 30)
+    set_yaml(y, "startup_timeout", 20)
+    set_yaml(y, "shutdown_timeout", 5)
+    monitor = StandIn(confdir.ports["monitor"]["rpc"], "monitor")
+    procs = {name: start_daemon(spawn, name, confdir, env)
+             for name in ("ft-supervisor", "signal-ingest", "notifier",
+                          "backup")}
+    reset_accounts(pg_dsn)
+    gwp = start_daemon(spawn, "gateway", confdir, gw_env(env))
+    st = Stack(gwp, confdir, {"monitor": monitor}, pg_dsn)
+    st.procs, st.spawn, st.env = procs, spawn, env
+    st.tokens["admin"] = st.token(*ADMIN)
+    for role in ("trader", "viewer"):
+        st.make_user(f"{role}1", role)
+        st.tokens[role] = st.token(f"{role}1", PASSWORD)
+    yield st
+    assert procs["ft-supervisor"].stop(30) == 0  # stops every bot
+    kill_bots(str(tmp_path / "data"))
+    monitor.stop()
+    psql(pg_dsn, CLEAN_SQL)
+
+
+def status_of(st, sid):
+    return st.api("GET", f"/api/v1/strategies/{sid}", role="viewer").body[
+        "status"]

@@ -747,11 +747,12 @@ static void free_server_orphans_requests(void **state)
 	struct lc_bus_server *srv = server(url, &held, NULL);
 	struct lc_bus_client *cli = client(url, NULL);
 
-	assert_int_equal(lc_bus_call(cli, "test.hold", NULL, 200, outcome_cb,
-				     &o),
+	/* deadlines far beyond run_until's: only the loss can end them */
+	assert_int_equal(lc_bus_call(cli, "test.hold", NULL, 60000,
+				     outcome_cb, &o),
 			 0);
-	assert_int_equal(lc_bus_call(cli, "test.hold", NULL, 200, outcome_cb,
-				     &o),
+	assert_int_equal(lc_bus_call(cli, "test.hold", NULL, 60000,
+				     outcome_cb, &o),
 			 0);
 	for (int64_t end = lc_clock_mono_ms() + 3000;
 	     held.count < 2 && lc_clock_mono_ms() < end;)
@@ -765,8 +766,59 @@ static void free_server_orphans_requests(void **state)
 	     o.calls < 2 && lc_clock_mono_ms() < end;)
 		run_for(5);
 	assert_int_equal(o.calls, 2);
-	assert_string_equal(o.code, "timeout");
+	/* the lost connection fails both calls at once, not at 60 s */
+	assert_string_equal(o.code, "unavailable");
+	assert_non_null(strstr(o.message, "connection"));
+	assert_non_null(strstr(o.message, "lost"));
 	lc_bus_client_free(cli);
+}
+
+/* Over tcp: a server that dies with a request in hand fails it at once;
+ * the client redials the server's successor, whose calls are answered
+ * (a loss is never charged to calls sent after it). */
+static void lost_connection_then_successor(void **state)
+{
+	(void)state;
+	char url[64];
+	struct outcome o = { 0 }, o2 = { 0 };
+	struct held held = { 0 }, held2 = { 0 };
+	struct lc_bus_opts opts = { .reconnect_min_ms = 20,
+				    .reconnect_max_ms = 100 };
+	tcp_url(url, sizeof(url));
+	struct lc_bus_server *srv = server(url, &held, NULL);
+	struct lc_bus_client *cli = client(url, &opts);
+
+	assert_int_equal(lc_bus_call(cli, "test.hold", NULL, 60000,
+				     outcome_cb, &o),
+			 0);
+	for (int64_t end = lc_clock_mono_ms() + 3000;
+	     held.count < 1 && lc_clock_mono_ms() < end;)
+		run_for(5);
+	assert_int_equal(held.count, 1);
+	lc_bus_server_free(srv);
+	lc_bus_reply_ok(held.reqs[0], NULL); /* an orphan: sends nothing */
+	assert_true(run_until(&o.done, 5000));
+	assert_string_equal(o.code, "unavailable");
+	assert_non_null(strstr(o.message, "lost"));
+
+	srv = server(url, &held2, NULL);
+	assert_int_equal(lc_bus_call(cli, "test.hold", json("{\"n\":7}"),
+				     60000, outcome_cb, &o2),
+			 0);
+	for (int64_t end = lc_clock_mono_ms() + 5000;
+	     held2.count < 1 && lc_clock_mono_ms() < end;)
+		run_for(5);
+	assert_int_equal(held2.count, 1);
+	assert_int_equal(held2.n[0], 7);
+	run_for(50); /* a stale loss would fail o2 here */
+	assert_false(o2.done);
+	lc_bus_reply_ok(held2.reqs[0], json("{\"fine\":true}"));
+	assert_true(run_until(&o2.done, 3000));
+	assert_true(o2.ok);
+	assert_string_equal(o2.result, "{\"fine\":true}");
+	outcome_release(&o2);
+	lc_bus_client_free(cli);
+	lc_bus_server_free(srv);
 }
 
 static void drain_and_inflight_limit(void **state)
@@ -896,11 +948,12 @@ static void server_freed_in_own_handler(void **state)
 	struct lc_bus_client *cli = client(url, NULL);
 	/* one request: a second one in flight while the server closes
 	 * could be leaked by nng 1.5.2 itself */
-	assert_int_equal(lc_bus_call(cli, "x.y", NULL, 200, outcome_cb, &o),
+	assert_int_equal(lc_bus_call(cli, "x.y", NULL, 60000, outcome_cb,
+				     &o),
 			 0);
 	assert_true(run_until(&o.done, 3000));
 	assert_int_equal(s.calls, 1);
-	assert_string_equal(o.code, "timeout");
+	assert_string_equal(o.code, "unavailable"); /* connection lost */
 	lc_bus_client_free(cli);
 }
 
@@ -1244,6 +1297,7 @@ int main(void)
 		T(silent_handler_times_out),
 		T(free_client_cancels_pending),
 		T(free_server_orphans_requests),
+		T(lost_connection_then_successor),
 		T(drain_and_inflight_limit),
 		T(client_freed_in_own_callback),
 		T(server_freed_in_own_handler),
