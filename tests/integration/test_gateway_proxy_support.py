@@ -22,9 +22,9 @@ import pytest
 
 from conftest import (BUILD, ROOT, Proc, binary, free_port, http_get, psql,
                       wait_for, write_services)
-from test_gateway_stack import CLEAN_SQL, kill_bots, set_yaml
-from test_gateway_support import (ADMIN, PASSWORD, Stack, StandIn, api,
-                                  gw_env, reset_accounts, set_rpc_timeout)
+from test_gateway_support import (ADMIN, CLEAN_SQL, PASSWORD, Stack,
+                                  StandIn, api, gw_env, kill_bots,
+                                  reset_accounts, set_rpc_timeout, set_yaml)
 
 FTSIM = os.path.join(BUILD, "ftsim")
 NGINX_SH = os.path.join(ROOT, "scripts", "lib", "nginx.sh")
