@@ -7,7 +7,9 @@
 #   bench/ingest/run.sh            build, start, measure, print, clean up
 #
 # Settings (environment): DUR (10), WARM (2), CONNS (64), THREADS (2),
-# STRATEGIES (20), PGBENCH_CLIENTS (16), ROUNDS (1), KEEP=1 keeps the
+# STRATEGIES (20), PGBENCH_CLIENTS (16), ROUNDS (1), PRE_SQL (SQL run on
+# the ingester's database before the rounds, for experiments with the
+# schema: indexes, column types), KEEP=1 keeps the
 # temp folder (logs), TOP=1 shows top's view in the middle of each run. PostgreSQL runs with its defaults: fsync on,
 # synchronous_commit on -- durability is the point. Everything listens
 # on 127.0.0.1, everything started here is stopped here (trap).
@@ -20,7 +22,7 @@ DUR=${DUR:-10} WARM=${WARM:-2} CONNS=${CONNS:-64} THREADS=${THREADS:-2}
 NSTRAT=${STRATEGIES:-20} PGB_CLIENTS=${PGBENCH_CLIENTS:-16}
 ROUNDS=${ROUNDS:-1}
 ANCHOR_SQL=${ANCHOR_SQL:-/work/shared/bench-anchors/pg/insert1.sql}
-BUILD=build/bench
+BUILD=${BUILD:-build/bench} # CFLAGS from the environment reach make
 
 echo "== build ($BUILD, no sanitizers)"
 make -s BUILD=$BUILD $BUILD/signal-ingest
@@ -88,6 +90,10 @@ for i in $(seq "$NSTRAT"); do
 	STRATS="$STRATS $id:$tok"
 done
 export STRATEGIES="$STRATS"
+if [ -n "${PRE_SQL:-}" ]; then
+	echo "== PRE_SQL: $PRE_SQL"
+	"${PSQL[@]}" "$DSN" -c "$PRE_SQL"
+fi
 sleep 1.2 # the cache's next reload has them (a miss also reloads it)
 
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$DAEMON_PID/stat"; }

@@ -7,7 +7,7 @@
  * per batch:
  *
  *   INSERT INTO signals (...) SELECT * FROM ROWS FROM (
- *     unnest($1::int[]), ..., jsonb_array_elements($28::jsonb))
+ *     unnest($1::int[]), ..., json_array_elements($28::json))
  *   RETURNING id, strategy_id, dedupe_key
  *
  * one parameter per column, so the statement text never changes with
@@ -26,17 +26,16 @@
  * every signal still waits for its own commit. As soon as a batch is
  * committed the lane's next one is sent, before the answers and events
  * of the first are made, so PostgreSQL and the ingester work at the same
- * time. Why lanes and not any free connection: every row's foreign key
- * locks its strategies row (FOR KEY SHARE); two transactions locking the
- * same row make PostgreSQL build a MultiXact, which costs more than the
- * insert itself. Lanes never share a strategy, so concurrent batches
- * never lock the same row (and a strategy's signals are committed in the
- * order they came). One lane is the default because it was the fastest
- * on the 2-core reference machine (bench/ingest): each further
- * committing backend cost PostgreSQL more CPU per row (41 us with one
- * lane, 55 with two, 80+ with three or four: contention on the same
- * index pages and the WAL) than the overlap gained. A machine with more
- * cores may want more.
+ * time. Why lanes and not any free connection: lanes never share a
+ * strategy, so a strategy's signals are committed in the order they came
+ * (and, before migration 0009 made the strategy check one per statement,
+ * two batches never locked the same strategies row FOR KEY SHARE, which
+ * made PostgreSQL build a MultiXact). One lane is the default because it
+ * is the fastest on the 2-core reference machine (bench/ingest): each
+ * further committing backend costs PostgreSQL more CPU per row than the
+ * overlap gains (41 us with one lane, 55 with two, 80+ with three or
+ * four before 0009; 35 and 53 after it: contention on the same index
+ * pages and the WAL). A machine with more cores may want more.
  * The rows RETURNING gives were inserted; the others were already there
  * (a retry): both are acknowledged.
  *
@@ -146,7 +145,7 @@ static const char *const col_type[SC_NCOL] = {
 	[SC_EVENT_AT] = "timestamptz",   [SC_RECEIVED_AT] = "timestamptz",
 	[SC_STRENGTH] = "numeric",       [SC_LEVEL] = "text",
 	[SC_PRIORITY] = "text",          [SC_STRATEGY_VERSION] = "text",
-	[SC_INDICATORS] = "jsonb",       [SC_RAW] = "jsonb",
+	[SC_INDICATORS] = "json",        [SC_RAW] = "json",
 };
 
 /* The JSON columns travel as one JSON array each. */
@@ -167,8 +166,8 @@ static char *build_sql(bool upsert)
 	rv |= lc_buf_append_str(&b, ") SELECT * FROM ROWS FROM (");
 	for (int i = 0; i < SC_NCOL; i++)
 		rv |= json_col(i)
-			      ? lc_buf_printf(&b, "%sjsonb_array_elements("
-						  "$%d::jsonb)",
+			      ? lc_buf_printf(&b, "%sjson_array_elements("
+						  "$%d::json)",
 					      i ? ", " : "", i + 1)
 			      : lc_buf_printf(&b, "%sunnest($%d::%s[])",
 					      i ? ", " : "", i + 1,

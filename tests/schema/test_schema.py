@@ -426,6 +426,69 @@ def test_signal_needs_existing_strategy(db):
               ) == "1"
 
 
+def test_strategy_rule_is_kept_per_statement(db):
+    """Since 0009 the signals -> strategies rule is one check per INSERT
+    statement and triggers on strategies, not a per-row foreign key; it
+    must hold just as the key did."""
+    assert q1(db, "SELECT count(*) FROM pg_constraint WHERE conname = "
+                  "'signals_strategy_id_fkey'") == "0"
+    sid = new_strategy(db)
+    # one unknown strategy fails the whole multi-row statement
+    b = expect_error(db, "INSERT INTO signals (strategy_id, dedupe_key,"
+                         " action, level, raw) VALUES"
+                         f" ({sid}, 'm-1', 'status', 'ignore', '{{}}'),"
+                         " (987655, 'm-2', 'status', 'ignore', '{}')",
+                     "23503", "signals_strategy_id_fkey")
+    assert "(strategy_id)=(987655)" in b
+    assert q1(db, f"SELECT count(*) FROM signals WHERE strategy_id = {sid}"
+              ) == "0"
+    psql(db, signal_insert(sid, "k") + ";")
+    expect_error(db, f"UPDATE strategies SET id = DEFAULT WHERE id = {sid}",
+                 "23503")
+    expect_error(db, "TRUNCATE strategies CASCADE", "23503")
+    # a strategy no signal names may still be removed
+    spare = new_strategy(db)
+    psql(db, f"DELETE FROM strategies WHERE id = {spare};")
+
+
+def test_strategy_delete_racing_an_insert_leaves_no_orphan(db):
+    """A delete waits for an insert in flight, then sees its rows."""
+    sid = new_strategy(db)
+    env = dict(os.environ, PGAPPNAME="btcw-signal-writer")
+    writer = subprocess.Popen(
+        [PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", db],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        writer.stdin.write("BEGIN;\n" + signal_insert(sid, "race") + ";\n")
+        writer.stdin.flush()
+        deadline = time.monotonic() + 20
+        while q(db, "SELECT state FROM pg_stat_activity WHERE "
+                    "application_name = 'btcw-signal-writer'") != \
+                [["idle in transaction"]]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        deleter = subprocess.Popen(
+            [PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v",
+             "VERBOSITY=verbose", "-d", db, "-c",
+             f"DELETE FROM strategies WHERE id = {sid}"],
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        time.sleep(0.5)
+        assert deleter.poll() is None  # waits for the writer
+        out, err = writer.communicate("COMMIT;\n", timeout=20)
+        assert writer.returncode == 0, err
+        _, err = deleter.communicate(timeout=20)
+        assert deleter.returncode != 0 and "23503" in err, err
+    finally:
+        for p in (writer,):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
+    assert q1(db, f"SELECT count(*) FROM signals s JOIN strategies t"
+                  f" ON t.id = s.strategy_id WHERE s.strategy_id = {sid}"
+              ) == "1"
+
+
 def test_signals_are_append_only(db):
     sid = new_strategy(db)
     psql(db, signal_insert(sid, "k") + ";")
