@@ -10,6 +10,7 @@ import datetime
 import json
 import os
 import pathlib
+import re
 import shutil
 import signal
 import socket
@@ -180,6 +181,43 @@ def spawn(tmp_path):
             problems.append(str(e))
     if problems:
         pytest.fail("\n".join(problems))
+
+
+# ---- bots and their config ----
+
+def bot_pids(marker):
+    """pid -> cmdline of live (non-zombie) processes whose command line
+    mentions marker (a test's own data folder)."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open(f"/proc/{d}/cmdline", "rb") as f:
+                cmd = f.read().decode(errors="replace")
+            with open(f"/proc/{d}/stat") as f:
+                state = f.read().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if marker in cmd and "trade" in cmd and state != "Z":
+            out[int(d)] = cmd.replace("\0", " ")
+    return out
+
+
+def kill_bots(marker):
+    for pid in bot_pids(marker):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
+def set_yaml(path, key, value):
+    text = path.read_text()
+    new, n = re.subn(rf"(?m)^(\s*{re.escape(key)}:)[^\n#]*?(\s*(#|$))",
+                     rf"\g<1> {value}\g<2>", text, count=1)
+    assert n == 1, key
+    path.write_text(new)
 
 
 def binary(name):

@@ -20,11 +20,11 @@ import time
 
 import pytest
 
-from conftest import (BUILD, ROOT, Proc, binary, free_port, http_get, psql,
-                      wait_for, write_services)
+from conftest import (BUILD, ROOT, Proc, binary, free_port, http_get,
+                      kill_bots, psql, set_yaml, wait_for, write_services)
 from test_gateway_support import (ADMIN, CLEAN_SQL, PASSWORD, Stack,
-                                  StandIn, api, gw_env, kill_bots,
-                                  reset_accounts, set_rpc_timeout, set_yaml)
+                                  StandIn, api, gw_env, reset_accounts,
+                                  set_rpc_timeout)
 
 FTSIM = os.path.join(BUILD, "ftsim")
 NGINX_SH = os.path.join(ROOT, "scripts", "lib", "nginx.sh")

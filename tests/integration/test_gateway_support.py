@@ -22,8 +22,6 @@ import hmac
 import http.client
 import json
 import os
-import re
-import signal
 import socket
 import struct
 import threading
@@ -31,7 +29,8 @@ import time
 
 import pytest
 
-from conftest import BUILD, ROOT, http_get, psql, start_daemon
+from conftest import (BUILD, ROOT, http_get, kill_bots, psql, set_yaml,
+                      start_daemon)
 
 SECRET = "gw-test-secret-0123456789abcdef0123456789abcdef"
 ADMIN = ("root-admin", "Adm1n!pass-word")
@@ -365,30 +364,6 @@ CLEAN_SQL = (
     " pid_starttime = NULL, pid_boot_id = NULL WHERE deleted_at IS NULL;"
     " END IF; IF to_regclass('freqtrade_upgrades') IS NOT NULL THEN"
     " DELETE FROM freqtrade_upgrades; END IF; END $$")
-
-
-def set_yaml(path, key, value):
-    text = path.read_text()
-    new, n = re.subn(rf"(?m)^(\s*{re.escape(key)}:)[^\n#]*?(\s*(#|$))",
-                     rf"\g<1> {value}\g<2>", text, count=1)
-    assert n == 1, key
-    path.write_text(new)
-
-
-def kill_bots(marker):
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                cmd = f.read().decode(errors="replace")
-        except OSError:
-            continue
-        if marker in cmd and "trade" in cmd:
-            try:
-                os.kill(int(d), signal.SIGKILL)
-            except OSError:
-                pass
 
 
 # ---- the real stack ----

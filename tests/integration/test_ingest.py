@@ -9,7 +9,6 @@ test_ingest_durability.py; they reuse the helpers here.
 """
 import http.client
 import json
-import os
 import secrets
 import socket
 import subprocess
@@ -647,7 +646,6 @@ def test_body_limit_follows_a_reload(ingest, pg_dsn, confdir):
 
 def test_sigterm_answers_what_is_in_flight(ingest, pg_dsn):
     """A graceful stop finishes the webhooks it has taken."""
-    import signal
     import threading
     sid, token, _ = add_strategy(pg_dsn)
     answers, lock = [], threading.Lock()

@@ -7,7 +7,6 @@ test_supervisor_*.py files.
 """
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -15,8 +14,8 @@ import time
 
 import pytest
 
-from conftest import BUILD, http_get, psql, schema_errors, start_daemon, \
-    wait_for
+from conftest import (BUILD, bot_pids, http_get, kill_bots, psql,
+                      schema_errors, set_yaml, start_daemon, wait_for)
 
 FTSIM = os.environ.get("BTCW_TEST_FTSIM") or os.path.join(BUILD, "ftsim")
 
@@ -72,41 +71,6 @@ def next_strategy_id(dsn):
 
 
 # ---- processes ----
-
-def bot_pids(marker):
-    """pid -> cmdline of live (non-zombie) processes whose command line
-    mentions marker (a test's own data folder)."""
-    out = {}
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open(f"/proc/{d}/cmdline", "rb") as f:
-                cmd = f.read().decode(errors="replace")
-            with open(f"/proc/{d}/stat") as f:
-                state = f.read().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            continue
-        if marker in cmd and "trade" in cmd and state != "Z":
-            out[int(d)] = cmd.replace("\0", " ")
-    return out
-
-
-def kill_bots(marker):
-    for pid in bot_pids(marker):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-
-def set_yaml(path, key, value):
-    text = path.read_text()
-    new, n = re.subn(rf"(?m)^(\s*{re.escape(key)}:)[^\n#]*?(\s*(#|$))",
-                     rf"\g<1> {value}\g<2>", text, count=1)
-    assert n == 1, key
-    path.write_text(new)
-
 
 # Soft-deletes every live strategy (signals keep their rows) and forgets
 # the upgrades; a database no daemon has migrated yet has no tables.

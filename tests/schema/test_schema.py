@@ -134,6 +134,34 @@ def signal_insert(strategy_id, key, level="strong", priority="P0",
         f"{extra}")
 
 
+def open_transaction(db, app, sql):
+    """A second session (psql, application_name app) that has run sql
+    inside BEGIN and now waits, idle in transaction; end it with
+    .communicate("COMMIT;\\n")."""
+    env = dict(os.environ, PGAPPNAME=app)
+    proc = subprocess.Popen(
+        [PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", db],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE, text=True, env=env)
+    proc.stdin.write("BEGIN;\n" + sql + ";\n")
+    proc.stdin.flush()
+    deadline = time.monotonic() + 20
+    while q(db, "SELECT state FROM pg_stat_activity WHERE "
+                f"application_name = {lit(app)}") != [["idle in transaction"]]:
+        if time.monotonic() > deadline:
+            proc.kill()
+            proc.wait()
+            raise AssertionError(f"{app} never became idle in transaction")
+        time.sleep(0.05)
+    return proc
+
+
+def end(proc):
+    if proc is not None and proc.poll() is None:
+        proc.kill()
+        proc.wait()
+
+
 def plan_nodes(plan):
     """Every node of an EXPLAIN (FORMAT JSON) plan, depth first."""
     stack = [plan]
@@ -454,20 +482,10 @@ def test_strategy_rule_is_kept_per_statement(db):
 def test_strategy_delete_racing_an_insert_leaves_no_orphan(db):
     """A delete waits for an insert in flight, then sees its rows."""
     sid = new_strategy(db)
-    env = dict(os.environ, PGAPPNAME="btcw-signal-writer")
-    writer = subprocess.Popen(
-        [PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", db],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, env=env)
+    writer = open_transaction(db, "btcw-signal-writer",
+                              signal_insert(sid, "race"))
+    deleter = None
     try:
-        writer.stdin.write("BEGIN;\n" + signal_insert(sid, "race") + ";\n")
-        writer.stdin.flush()
-        deadline = time.monotonic() + 20
-        while q(db, "SELECT state FROM pg_stat_activity WHERE "
-                    "application_name = 'btcw-signal-writer'") != \
-                [["idle in transaction"]]:
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
         deleter = subprocess.Popen(
             [PSQL, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-v",
              "VERBOSITY=verbose", "-d", db, "-c",
@@ -480,10 +498,8 @@ def test_strategy_delete_racing_an_insert_leaves_no_orphan(db):
         _, err = deleter.communicate(timeout=20)
         assert deleter.returncode != 0 and "23503" in err, err
     finally:
-        for p in (writer,):
-            if p.poll() is None:
-                p.kill()
-                p.wait()
+        end(writer)
+        end(deleter)
     assert q1(db, f"SELECT count(*) FROM signals s JOIN strategies t"
                   f" ON t.id = s.strategy_id WHERE s.strategy_id = {sid}"
               ) == "1"
@@ -644,22 +660,8 @@ def test_outbox_claim_returns_due_rows_in_order(db):
     assert not any(n["Node Type"] == "Seq Scan" for n in plan_nodes(plan))
 
     # A second notifier skips the rows the first one holds.
-    env = dict(os.environ, PGAPPNAME="btcw-claim-holder")
-    holder = subprocess.Popen(
-        [PSQL, "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1", "-d", db],
-        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE, text=True, env=env)
+    holder = open_transaction(db, "btcw-claim-holder", CLAIM.format(limit=2))
     try:
-        holder.stdin.write("BEGIN;\n" + CLAIM.format(limit=2) + ";\n")
-        holder.stdin.flush()
-        deadline = time.monotonic() + 20
-        while True:
-            state = q(db, "SELECT state FROM pg_stat_activity WHERE "
-                          "application_name = 'btcw-claim-holder'")
-            if state == [["idle in transaction"]]:
-                break
-            assert time.monotonic() < deadline, state
-            time.sleep(0.05)
         claimed = q(db, f"""
             WITH due AS ({CLAIM.format(limit=10)})
             UPDATE notifications n
@@ -673,9 +675,7 @@ def test_outbox_claim_returns_due_rows_in_order(db):
         assert holder.returncode == 0, err
         assert out.split() == [early, retry]
     finally:
-        if holder.poll() is None:
-            holder.kill()
-            holder.wait()
+        end(holder)
     # claimed rows are leased: not due again until the lease ends
     assert [r[0] for r in q(db, CLAIM.format(limit=10))] == [early, retry]
     assert q1(db, f"SELECT attempts FROM notifications WHERE id = {late}"
