@@ -117,13 +117,22 @@ def test_a_bot_signal_and_its_state_reach_ws(front):  # noqa: F811
     assert c.recv()["type"] == "welcome"
     sid = front.create_bot("ws-signals", extra={"ftsim": {
         "seed": 5, "entries_per_minute": 60}})
-    st = c.recv_until(lambda m: m["type"] == "strategy.state" and
-                      m["data"]["strategy_id"] == sid and
-                      m["data"]["status"] == "running", 30)
+    # The bot may send its first entries before the supervisor has seen
+    # it answer /ping: the two kinds of event come in either order.
+    got = {}
+
+    def both(m):
+        d = m["data"]
+        if m["type"] == "strategy.state" and d["strategy_id"] == sid \
+                and d["status"] == "running":
+            got["state"] = m
+        if m["type"] == "signal.new" and d["strategy_id"] == sid \
+                and d.get("pair") and "signal" not in got:
+            got["signal"] = m  # an entry or exit
+        return len(got) == 2
+    c.recv_until(both, 60)
+    st, sig = got["state"], got["signal"]
     assert st["id"] and st["ts"].endswith("Z")
-    sig = c.recv_until(lambda m: m["type"] == "signal.new" and
-                       m["data"]["strategy_id"] == sid and
-                       m["data"].get("pair"), 40)  # an entry or exit
     assert sig["data"]["pair"] in ("BTC/USDT", "ETH/USDT")
     stored = front.api("GET", f"/api/v1/signals/{sig['data']['id']}",
                        role="viewer")
