@@ -15,11 +15,15 @@
 static void usage(FILE *out, const char *name, const char *extra)
 {
 	fprintf(out,
-		"usage: %s [--config DIR] [--version] [--help]\n"
-		"  --config DIR  folder with system.yml, services.yml, ...\n"
-		"                (default $BTCW_CONFIG_DIR, else ./config)\n"
-		"  --version     print the version and exit\n"
-		"  --help        print this help and exit\n",
+		"usage: %s [--config DIR] [--check-config] [--version] "
+		"[--help]\n"
+		"  --config DIR    folder with system.yml, services.yml, ...\n"
+		"                  (default $BTCW_CONFIG_DIR, else ./config)\n"
+		"  --check-config  check the configuration, print it as the\n"
+		"                  daemon would run with it (JSON, secrets\n"
+		"                  hidden) and exit: 0 valid, 100 invalid\n"
+		"  --version       print the version and exit\n"
+		"  --help          print this help and exit\n",
 		name);
 	if (extra)
 		fputs(extra, out);
@@ -62,6 +66,7 @@ static void parse_flags(struct lc_daemon *d, int argc, char **argv,
 {
 	static const struct option opts[] = {
 		{ "config", required_argument, NULL, 'c' },
+		{ "check-config", no_argument, NULL, 'C' },
 		{ "version", no_argument, NULL, 'V' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -74,6 +79,9 @@ static void parse_flags(struct lc_daemon *d, int argc, char **argv,
 		switch (c) {
 		case 'c':
 			dir = optarg;
+			break;
+		case 'C':
+			d->check_config = true;
 			break;
 		case 'V':
 			printf("%s %s\n", d->name, d->version);

@@ -3,6 +3,7 @@
 /*
  * Common daemon start-up and lifecycle:
  *  - flags: --config DIR (default ./config or $BTCW_CONFIG_DIR),
+ *    --check-config (recorded here, carried out by the service kit),
  *    --version, --help; usage errors exit 100 (s6 convention);
  *  - one event_base for the whole daemon;
  *  - signals as libevent events (no work in a handler): SIGTERM/SIGINT
@@ -33,6 +34,7 @@ struct lc_daemon {
 	const char *name;          /* service name (borrowed) */
 	const char *version;       /* borrowed */
 	char config_dir[4096];     /* from --config */
+	bool check_config;         /* --check-config: load, print, exit */
 	struct event_base *base;   /* owned */
 	int64_t shutdown_ms;       /* drain deadline, default 10000 */
 	lc_daemon_hook on_reload;  /* SIGHUP; may be NULL */

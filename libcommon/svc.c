@@ -266,6 +266,22 @@ static bool redis_check(void *arg, char *detail, size_t n)
 
 /* ---- start-up steps ---- */
 
+/* --check-config: the effective configuration (defaults filled in,
+ * ${ENV} expanded, secrets hidden) on stdout, for operators and for
+ * scripts/stack, which reads the daemons' ports from it. */
+static void print_config_and_exit(struct lc_svc *s)
+{
+	cJSON *dump = lc_cfg_dump_all(s->cfg);
+	char *text = dump ? cJSON_Print(dump) : NULL;
+	cJSON_Delete(dump);
+	if (!text)
+		die(LC_EXIT_SYSTEM, "config.dump_failed", "out of memory");
+	int ok = puts(text) >= 0 && fflush(stdout) == 0;
+	cJSON_free(text);
+	lc_svc_release(s);
+	exit(ok ? LC_EXIT_OK : LC_EXIT_SYSTEM);
+}
+
 static void open_config(struct lc_svc *s)
 {
 	char err[1024];
@@ -274,6 +290,8 @@ static void open_config(struct lc_svc *s)
 	s->cfg_loaded_ms = lc_clock_wall_ms();
 	s->cfg_missing = missing_files(s->d.config_dir);
 	apply_log_level(s->cfg);
+	if (s->d.check_config)
+		print_config_and_exit(s);
 }
 
 static void open_admin(struct lc_svc *s)

@@ -106,6 +106,41 @@ def test_unknown_key_refused(confdir, env):
             "unknown key") in out.stderr, out.stderr
 
 
+def test_check_config_prints_what_the_daemon_would_run_with(confdir, env):
+    """--check-config: the effective configuration as JSON on stdout
+    (defaults filled in, ${ENV} expanded, secrets hidden), nothing
+    started; an invalid file is the usual file:line:key error."""
+    (confdir / "proxy.yml").unlink()
+    for name in ("monitor", "gateway"):  # the gateway: with its secret
+        out = subprocess.run([binary(name), "--config", str(confdir),
+                              "--check-config"], capture_output=True,
+                             text=True, timeout=20,
+                             env={**os.environ, **env})
+        assert out.returncode == 0, out.stderr
+        cfg = json.loads(out.stdout)
+        assert set(cfg) == {"system", "notifications", "proxy", "services"}
+        svc = cfg["services"]["monitor"]
+        assert svc["admin_port"] == confdir.ports["monitor"]["admin"]
+        assert svc["rpc"] == \
+            f"tcp://127.0.0.1:{confdir.ports['monitor']['rpc']}"
+        assert cfg["system"]["ports"]["base_port"] == 8081
+        assert cfg["system"]["freqtrade"]["config_directory"].startswith(
+            env["BTCW_DATA"])
+        secret = cfg["system"]["security"]["jwt_secret_key"]
+        assert secret != env["BTCW_JWT_SECRET"] and \
+            env["BTCW_JWT_SECRET"] not in out.stdout
+        # nothing listens: it did not start
+        admin = confdir.ports[name]["admin"]
+        assert http_get(f"http://127.0.0.1:{admin}/healthz")[0] != 200
+    line = replace_line(confdir / "system.yml", "base_port: 8081",
+                        "base_port: eighty")
+    out = subprocess.run([binary("monitor"), "--config", str(confdir),
+                          "--check-config"], capture_output=True,
+                         text=True, timeout=20, env={**os.environ, **env})
+    assert out.returncode == 100 and out.stdout == ""
+    assert f"system.yml:{line}: system.ports.base_port" in out.stderr
+
+
 def test_missing_files_mean_defaults_and_a_warning(spawn, confdir, env):
     for f in ("system.yml", "notifications.yml", "proxy.yml"):
         (confdir / f).unlink()
