@@ -63,6 +63,58 @@ int proc_kill_group(pid_t pgid, int sig);
 int proc_find_bots(const char *config_dir,
 		   void (*fn)(int id, pid_t pid, void *arg), void *arg);
 
+/*
+ * Who holds a port. Adoption after a supervisor restart must not trust
+ * whatever answers /ping on the port named in a bot's config: another
+ * program (or another bot) may hold it. The LISTEN sockets come from
+ * /proc/net/tcp and tcp6, read once per reconcile (one line per socket
+ * of this network namespace, so the cost is bounded by the sockets on
+ * the machine, a few hundred KB with 999 bots); a socket's owner is
+ * found through the socket:[inode] links in /proc/<pid>/fd, first the
+ * bot's own, then, only if needed, those of the rest of its process
+ * group (a wrapper command whose child serves the API). The process
+ * list for that is also read once, on first need.
+ */
+struct proc_listen {
+	int port;
+	unsigned long long inode;
+	bool exact; /* on 127.0.0.1 (or ::ffff:127.0.0.1), else wildcard */
+};
+
+struct proc_member {
+	pid_t pid, pgrp;
+};
+
+struct proc_listeners {
+	struct proc_listen *v;
+	size_t n, cap;
+	struct proc_member *g; /* every process: read on first need */
+	size_t ng;
+	bool g_read;
+};
+
+/* Add the LISTEN sockets of one /proc/net/tcp (v6 false) or tcp6 text
+ * that could take a connection to 127.0.0.1. 0, or -1 out of memory. */
+int proc_listeners_parse(struct proc_listeners *l, const char *text,
+			 bool v6);
+/* Read /proc/net/tcp and /proc/net/tcp6 (absent without IPv6). 0, or
+ * -1 if /proc/net/tcp cannot be read. */
+int proc_listeners_read(struct proc_listeners *l);
+void proc_listeners_free(struct proc_listeners *l);
+
+enum proc_port_owner {
+	PORT_NOBODY, /* nothing listens there */
+	PORT_GROUP,  /* every socket answering it is pgid's group's */
+	PORT_OTHER,  /* someone else holds (one of) them */
+};
+
+/* Who holds the sockets that take connections to 127.0.0.1:port: the
+ * exact binds if there are any (the kernel prefers them), else the
+ * wildcard ones. */
+enum proc_port_owner proc_port_owner(struct proc_listeners *l, int port,
+				     pid_t pgid);
+const char *proc_port_owner_name(enum proc_port_owner o);
+
 /* A copy of environ without BTCW_* (our secrets) and FREQTRADE__* (they
  * would override the generated config). Free with proc_env_free(). */
 char **proc_bot_env(void);

@@ -14,10 +14,17 @@
  *     (/proc/<pid>/stat field 22) and boot id match, that one is
  *     preferred; any other process for the same id is a duplicate and
  *     is killed, as is one for a deleted or unknown strategy.
- *  4. A found bot is adopted: a pidfd (Linux >= 5.3) watches it since it
- *     is not our child, its port is taken in the pool, and it becomes
- *     running only when its port answers /ping (else it is killed and,
- *     if wanted, started again).
+ *  4. A found bot is adopted only if the port its config names is
+ *     really its own: the LISTEN socket that takes connections to
+ *     127.0.0.1:port must be held by the process or its process group
+ *     (/proc/net/tcp{,6} inode against the socket:[inode] links of
+ *     /proc/<pid>/fd, proc.h). Otherwise /ping would be answered by
+ *     whoever holds the port, and the route would lead there; such a
+ *     process (or one that does not listen yet) is killed and, if
+ *     wanted, started afresh on a port of its own. An adopted bot gets
+ *     a pidfd (Linux >= 5.3) since it is not our child, its port is
+ *     taken in the pool, and it becomes running only when the port
+ *     answers /ping (else it is killed and, if wanted, started again).
  *  5. Stale files (configs of bots not running, temp files) go; the
  *     strategies that should run (desired_state running, or auto_start)
  *     are started.
@@ -56,6 +63,8 @@ struct found {
 struct scan {
 	struct found *v;
 	size_t n, cap;
+	struct proc_listeners ls; /* LISTEN sockets, read once */
+	bool have_ls;
 };
 
 static void step(evutil_socket_t fd, short what, void *arg);
@@ -105,15 +114,38 @@ static int config_port(struct sup *s, int id)
 	return port;
 }
 
+/* An adopted bot exited. What is left of its group goes too, as for a
+ * child (sup.c, on_sigchld). Its zombie is not ours to keep, but while
+ * a group member lives the group id cannot be reused; once none does,
+ * only a new group given the recycled pid since the exit could be hit,
+ * and pids are handed out in turn: the whole range would have to go
+ * round in between. */
 static void on_pidfd(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
 	(void)what;
-	bot_exited(arg, 0, false);
+	struct bot *b = arg;
+	(void)proc_kill_group(b->pid, SIGKILL);
+	bot_exited(b, 0, false);
+}
+
+/* Is port pid's (its group's)? Logged when not. */
+static bool port_is_its_own(struct scan *sc, const struct bot *b,
+			    pid_t pid, int port)
+{
+	enum proc_port_owner o = sc->have_ls
+		? proc_port_owner(&sc->ls, port, pid) : PORT_OTHER;
+	if (o == PORT_GROUP)
+		return true;
+	log_warn("reconcile.port_not_its_own", LF_I("id", b->id),
+		 LF_I("pid", pid), LF_I("port", port),
+		 LF_S("why", sc->have_ls ? proc_port_owner_name(o)
+				       : "/proc/net/tcp unreadable"));
+	return false;
 }
 
 /* Adopt pid for b, or say why not. */
-static bool adopt(struct sup *s, struct bot *b, pid_t pid)
+static bool adopt(struct sup *s, struct bot *b, pid_t pid, struct scan *sc)
 {
 	struct proc_stat before, after;
 	if (proc_read_stat(pid, &before) != 0)
@@ -128,10 +160,14 @@ static bool adopt(struct sup *s, struct bot *b, pid_t pid)
 		return false;
 	}
 	int port = config_port(s, b->id);
-	if (port <= 0 || (ports_contains(&s->pool, port) &&
+	bool ok = port > 0 && port_is_its_own(sc, b, pid, port);
+	if (port <= 0 || (ok && ports_contains(&s->pool, port) &&
 			  ports_take(&s->pool, port) != 0)) {
 		log_warn("reconcile.port_unusable", LF_I("id", b->id),
 			 LF_I("pid", pid), LF_I("port", port));
+		ok = false;
+	}
+	if (!ok) {
 		if (pfd >= 0)
 			close(pfd);
 		return false;
@@ -245,10 +281,42 @@ static void start_wanted(struct sup *s)
 	}
 }
 
+/* Adopt one of the processes found for b: the row's own first (pick),
+ * then any other for the same id whose port checks out (the row's
+ * pid may be missing, or be a duplicate that never got the port). The
+ * index adopted, or -1. */
+static int adopt_one(struct sup *s, struct bot *b, struct scan *sc)
+{
+	int k = pick(s, b, sc);
+	if (k < 0)
+		return -1;
+	if (adopt(s, b, sc->v[k].pid, sc))
+		return k;
+	for (size_t i = 0; i < sc->n; i++)
+		if ((int)i != k && sc->v[i].id == b->id &&
+		    adopt(s, b, sc->v[i].pid, sc))
+			return (int)i;
+	return -1;
+}
+
+/*
+ * Usually this runs before the loop does. When it runs on the loop (the
+ * start-up connection failed) its /proc reads block it once, briefly
+ * and boundedly: /proc/net/tcp{,6} once (a line per socket), the fd
+ * directory of each found bot, and at most one pass over /proc's stat
+ * files; no network, no waiting on another process.
+ */
 static void load_rows(struct sup *s, const PGresult *res)
 {
 	struct scan sc = { 0 };
 	proc_find_bots(s->dir_config, on_found, &sc);
+	if (sc.n > 0) {
+		sc.have_ls = proc_listeners_read(&sc.ls) == 0;
+		if (!sc.have_ls)
+			log_warn("reconcile.no_socket_table",
+				 LF_S("why", "/proc/net/tcp unreadable: no "
+				      "bot can be adopted"));
+	}
 	int adopted = 0, rows = PQntuples(res);
 	for (int r = 0; r < rows; r++) {
 		struct bot *b = bot_from_row(s, res, r);
@@ -256,8 +324,8 @@ static void load_rows(struct sup *s, const PGresult *res)
 			bot_free(b);
 			continue;
 		}
-		int k = pick(s, b, &sc);
-		if (k >= 0 && adopt(s, b, sc.v[k].pid)) {
+		int k = adopt_one(s, b, &sc);
+		if (k >= 0) {
 			sc.v[k].used = true;
 			adopted++;
 		} else {
@@ -266,6 +334,7 @@ static void load_rows(struct sup *s, const PGresult *res)
 	}
 	kill_unused(&sc);
 	free(sc.v);
+	proc_listeners_free(&sc.ls);
 	clean_files(s);
 	s->reconciled = true;
 	log_info("reconcile.done", LF_I("strategies", s->nbots),

@@ -134,16 +134,29 @@ static struct bot *bot_by_child(struct sup *s, pid_t pid)
 }
 
 /* SIGCHLD (through libevent: no work in a handler): reap every child
- * that exited. */
+ * that exited. What is left of a bot's process group (children that
+ * outlive it, or that ignore SIGTERM) is SIGKILLed first, while the
+ * unreaped zombie still keeps its pid, and so the group id, from being
+ * reused: a stopped or crashed bot leaves no orphan behind, and its
+ * restart finds the port free. */
 static void on_sigchld(evutil_socket_t sig, short what, void *arg)
 {
 	(void)sig;
 	(void)what;
 	struct sup *s = arg;
-	int st;
-	pid_t pid;
-	while ((pid = waitpid(-1, &st, WNOHANG)) > 0) {
+	for (;;) {
+		siginfo_t si;
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT) != 0 ||
+		    si.si_pid <= 0)
+			break;
+		pid_t pid = si.si_pid;
 		struct bot *b = bot_by_child(s, pid);
+		if (b)
+			(void)proc_kill_group(pid, SIGKILL);
+		int st;
+		if (waitpid(pid, &st, WNOHANG) != pid)
+			break;
 		if (b)
 			bot_exited(b, st, true);
 		else
@@ -159,9 +172,16 @@ static void poll_adopted(struct sup *s)
 		if (b->pid <= 0 || b->child || b->pidfd >= 0)
 			continue;
 		struct proc_stat st;
-		if (proc_read_stat(b->pid, &st) != 0 || st.state == 'Z' ||
-		    st.starttime != b->starttime)
-			bot_exited(b, 0, false);
+		bool gone = proc_read_stat(b->pid, &st) != 0;
+		bool same = !gone && st.starttime == b->starttime;
+		if (same && st.state != 'Z')
+			continue;
+		/* Its group's leftovers, as for a child (on_sigchld); not
+		 * when the pid is another process now: the group id was
+		 * free then, so nothing of the group is left. */
+		if (gone || same)
+			(void)proc_kill_group(b->pid, SIGKILL);
+		bot_exited(b, 0, false);
 	}
 }
 

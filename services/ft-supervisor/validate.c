@@ -29,12 +29,41 @@ static const char *const timeframes[] = {
 	"1d", "3d", "1w", "1M", NULL,
 };
 
-/* The FreqTrade keys ftconfig.c writes (proto: extra_config). */
-static const char *const managed[] = {
-	"strategy", "strategy_path", "timeframe", "dry_run", "dry_run_wallet",
-	"exchange", "pairlists", "api_server", "webhook", "initial_state",
-	"db_url", "user_data_dir", "bot_name", NULL,
+/* Top-level FreqTrade keys extra_config may not set (proto:
+ * extra_config), each with why. The first ones are written by
+ * ftconfig.c or on the command line (--logfile): the supervisor must
+ * know them to run, reach and clean up the bot. The last ones would
+ * point the bot at files outside its own: FreqTrade loads every
+ * add_config_files entry into the config (another bot's config holds
+ * that bot's API password, JWT secret and webhook token) and imports
+ * FreqAI model code from freqaimodel_path. ftconfig_merge skips all of
+ * them too, for rows stored before a key was added here. */
+#define MANAGES "the supervisor manages it"
+static const struct {
+	const char *key, *why;
+} refused_keys[] = {
+	{ "strategy", MANAGES },
+	{ "strategy_path", MANAGES },
+	{ "timeframe", MANAGES },
+	{ "dry_run", MANAGES },
+	{ "dry_run_wallet", MANAGES },
+	{ "exchange", MANAGES },
+	{ "pairlists", MANAGES },
+	{ "api_server", MANAGES },
+	{ "webhook", MANAGES },
+	{ "initial_state", MANAGES },
+	{ "db_url", MANAGES },
+	{ "user_data_dir", MANAGES },
+	{ "datadir", MANAGES },
+	{ "logfile", MANAGES },
+	{ "bot_name", MANAGES },
+	{ "add_config_files", "it would merge other files into the "
+			      "config (another bot's secrets among them)" },
+	{ "freqaimodel_path", "it would import code from outside the "
+			      "strategies directory" },
+	{ NULL, NULL },
 };
+#undef MANAGES
 
 static const char *const create_fields[] = {
 	"name", "strategy_class", "exchange", "timeframe", "pair_whitelist",
@@ -60,9 +89,18 @@ bool validate_timeframe_known(const char *tf)
 	return in_list(timeframes, tf);
 }
 
+/* Why extra_config may not set key, or NULL if it may. */
+static const char *refused_why(const char *key)
+{
+	for (size_t i = 0; refused_keys[i].key; i++)
+		if (strcmp(refused_keys[i].key, key) == 0)
+			return refused_keys[i].why;
+	return NULL;
+}
+
 bool validate_managed_key(const char *key)
 {
-	return in_list(managed, key);
+	return refused_why(key) != NULL;
 }
 
 __attribute__((format(printf, 4, 5)))
@@ -317,16 +355,18 @@ static bool check_extra(const cJSON *v, struct verr *e)
 			 "extra_config has more than %d keys", EXTRA_MAX_KEYS);
 		return false;
 	}
-	for (const cJSON *c = v->child; c; c = c->next)
-		if (validate_managed_key(c->string)) {
-			char field[96];
-			snprintf(field, sizeof(field), "extra_config.%.60s",
-				 c->string);
-			verr_set(e, "forbidden", field,
-				 "extra_config may not set '%.60s': the "
-				 "supervisor manages it", c->string);
-			return false;
-		}
+	for (const cJSON *c = v->child; c; c = c->next) {
+		const char *why = refused_why(c->string);
+		if (!why)
+			continue;
+		char field[96];
+		snprintf(field, sizeof(field), "extra_config.%.60s",
+			 c->string);
+		verr_set(e, "forbidden", field,
+			 "extra_config may not set '%.60s': %s", c->string,
+			 why);
+		return false;
+	}
 	char *txt = cJSON_PrintUnformatted(v);
 	size_t n = txt ? strlen(txt) : SIZE_MAX;
 	cJSON_free(txt);

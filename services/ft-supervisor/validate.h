@@ -40,8 +40,9 @@ cJSON *validate_create(const cJSON *params, const struct lc_config *cfg,
 cJSON *validate_update(const cJSON *params, const cJSON *current,
 		       const struct lc_config *cfg, struct verr *e);
 
-/* Keys of the FreqTrade config the supervisor writes itself: extra_config
- * may not set them. */
+/* Top-level FreqTrade keys extra_config may not set: those the
+ * supervisor writes itself and those that point at other files
+ * (validate.c says why for each). */
 bool validate_managed_key(const char *key);
 
 /* Is name one of the exchanges / timeframes we accept? */

@@ -234,6 +234,23 @@ class Sup:
     def pids(self):
         return bot_pids(self.data)
 
+    def metrics(self):
+        """/metrics as {'name{labels}': value}."""
+        admin = self.confdir.ports["ft-supervisor"]["admin"]
+        st, text = http_get(f"http://127.0.0.1:{admin}/metrics")
+        assert st == 200, text
+        out = {}
+        for line in text.splitlines():
+            if line and not line.startswith("#"):
+                name, _, value = line.rpartition(" ")
+                out[name] = float(value)
+        return out
+
+    def counters(self, *names):
+        """The btcw_supervisor_<name>_total counters asked for."""
+        m = self.metrics()
+        return {n: m[f"btcw_supervisor_{n}_total"] for n in names}
+
     def db(self, sql):
         return psql(self.dsn, sql)
 

@@ -2,6 +2,10 @@
 (code, the field in details, a message naming the problem) and changes
 nothing: the registry rows, the upgrades table and the event stream are
 the same before and after."""
+import json
+import os
+
+from conftest import ROOT
 from test_supervisor import sup, sup_factory  # noqa: F401
 
 GOOD = {"name": "valid-one", "strategy_class": "SimStrategy",
@@ -43,6 +47,13 @@ CASES = [
      "forbidden", "extra_config.webhook", "manages it"),
     ("create", create(extra_config={"db_url": "sqlite://"}),
      "forbidden", "extra_config.db_url", "manages it"),
+    ("create", create(extra_config={"datadir": "/tmp"}), "forbidden",
+     "extra_config.datadir", "manages it"),
+    ("create", create(extra_config={"stake_amount": 5,
+                                    "add_config_files": ["strategy_1.json"]}),
+     "forbidden", "extra_config.add_config_files", "another bot's secrets"),
+    ("create", create(extra_config={"freqaimodel_path": "/tmp"}),
+     "forbidden", "extra_config.freqaimodel_path", "import code"),
     ("create", create(extra_config=["x"]), "invalid", "extra_config",
      "object"),
     ("create", create(proxy_id=99), "invalid", "proxy_id",
@@ -62,6 +73,12 @@ CASES = [
      "thresholds", "weak <= medium <= strong"),
     ("update", lambda i: {"id": i, "extra_config": {"exchange": {}}},
      "forbidden", "extra_config.exchange", "manages it"),
+    ("update", lambda i: {"id": i, "extra_config": {
+        "user_data_dir": "/tmp"}}, "forbidden", "extra_config.user_data_dir",
+     "manages it"),
+    ("update", lambda i: {"id": i, "extra_config": {
+        "add_config_files": ["../configs/strategy_1.json"]}}, "forbidden",
+     "extra_config.add_config_files", "another bot's secrets"),
     ("update", lambda i: {"id": i, "name": "other-one"}, "conflict",
      "name", "already exists"),
     ("update", lambda i: {"id": 999999, "version": "v3"}, "not_found",
@@ -133,3 +150,24 @@ def test_malformed_envelopes(sup):
     assert e["details"]["field"] == "id"
     e = sup.err("supervisor.strategies.create", {}, "invalid")
     assert "missing required field 'name'" == e["message"]
+
+
+def test_every_key_the_contract_refuses_is_refused(sup):
+    """proto's list of refused extra_config keys and the daemon's agree:
+    each is forbidden, named in the error, and nothing is stored."""
+    path = os.path.join(ROOT, "proto", "schemas", "common",
+                        "strategy.schema.json")
+    schema = json.load(open(path))
+    keys = schema["$defs"]["extra_config"]["propertyNames"]["not"]["enum"]
+    # the keys that point a bot at other files are among them
+    assert {"add_config_files", "datadir", "user_data_dir", "logfile",
+            "freqaimodel_path", "db_url", "strategy_path"} <= set(keys)
+    before = snapshot(sup)
+    for k in keys:
+        e = sup.err("supervisor.strategies.create",
+                    create(extra_config={k: "x"}), "forbidden")
+        assert e["details"]["field"] == f"extra_config.{k}", e
+        assert f"'{k}'" in e["message"], e
+    assert snapshot(sup) == before
+    # a key that only looks alike is an ordinary setting
+    sup.create("near-miss", extra_config={"datadir_note": "x"})

@@ -35,6 +35,8 @@ def test_bot_that_never_becomes_ready(sup_factory):
     assert s.db(f"SELECT desired_state, port IS NULL FROM strategies"
                 f" WHERE id = {sid}") == "stopped|t"
     assert s.ok("supervisor.port_pool.get")["allocated_ports"] == 0
+    assert s.counters("starts", "start_failures", "crashes", "restarts") \
+        == {"starts": 1, "start_failures": 1, "crashes": 0, "restarts": 0}
 
 
 def test_crash_is_seen_at_once_and_restarted(sup):
@@ -64,6 +66,14 @@ def test_crash_is_seen_at_once_and_restarted(sup):
     assert ping(got["port"])[0] == 200
     assert sup.db(f"SELECT restart_count, recent_restarts FROM strategies"
                   f" WHERE id = {sid}") == "1|1"
+    # the first start and the restart; one crash; no loop
+    assert sup.counters("starts", "crashes", "restarts", "crash_loops",
+                        "start_failures") == {
+        "starts": 2, "crashes": 1, "restarts": 1, "crash_loops": 0,
+        "start_failures": 0}
+    m = sup.metrics()
+    assert m['btcw_supervisor_strategies{status="running"}'] == 1
+    assert m['btcw_supervisor_strategies{status="failed"}'] == 0
 
 
 def test_crash_loop_gives_up_with_a_p0_alert(sup_factory):
@@ -86,6 +96,13 @@ def test_crash_loop_gives_up_with_a_p0_alert(sup_factory):
     time.sleep(2.5)  # and nothing more happens
     assert not s.pids()
     assert [c for _, c in s.states(sid)] == causes
+    # three runs, each crashed; two restarts, then the loop was called
+    assert s.counters("starts", "crashes", "restarts", "crash_loops") == {
+        "starts": 3, "crashes": 3, "restarts": 2, "crash_loops": 1}
+    m = s.metrics()
+    assert m['btcw_supervisor_strategies{status="failed"}'] == 1
+    assert m["btcw_supervisor_slots_used"] == 0
+    assert m["btcw_supervisor_ports_allocated"] == 0
     assert s.db(f"SELECT status, desired_state FROM strategies"
                 f" WHERE id = {sid}") == "failed|stopped"
     # a manual start is allowed again; a fixed bot resolves the alert
@@ -158,6 +175,9 @@ def test_supervisor_kill9_then_reconcile(sup):
     sup.wait_event("strategy.state", lambda d: d["strategy_id"] == b
                    and d["cause"] == "ready" and d["pid"] != pid_b)
     assert len(sup.pids()) == 3
+    # since the restart: a and b adopted, c started, b restarted
+    assert sup.counters("adopted", "starts", "crashes", "restarts") == {
+        "adopted": 2, "starts": 2, "crashes": 1, "restarts": 1}
 
 
 def test_upgrade_with_rollback_then_success(sup):

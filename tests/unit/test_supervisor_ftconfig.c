@@ -194,6 +194,23 @@ static void extra_merged_over(void **state)
 	assert_true(cJSON_IsArray(cJSON_GetObjectItem(dst, "d")));
 	cJSON_Delete(dst);
 	cJSON_Delete(src);
+	/* a row stored before these keys were refused cannot redirect the
+	 * bot's files either: the merge drops them */
+	dst = cJSON_Parse("{\"datadir\":\"/data/market\"}");
+	src = cJSON_Parse("{\"datadir\":\"/elsewhere\","
+			  "\"add_config_files\":[\"strategy_2.json\"],"
+			  "\"freqaimodel_path\":\"/tmp\","
+			  "\"logfile\":\"/tmp/l\",\"stake_amount\":5}");
+	ftconfig_merge(dst, src, 1);
+	assert_string_equal(
+		cJSON_GetObjectItem(dst, "datadir")->valuestring,
+		"/data/market");
+	assert_null(cJSON_GetObjectItem(dst, "add_config_files"));
+	assert_null(cJSON_GetObjectItem(dst, "freqaimodel_path"));
+	assert_null(cJSON_GetObjectItem(dst, "logfile"));
+	assert_true(num_at(dst, "stake_amount", NULL) == 5);
+	cJSON_Delete(dst);
+	cJSON_Delete(src);
 }
 
 static void no_ingest_url(void **state)

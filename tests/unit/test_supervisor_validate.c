@@ -118,6 +118,19 @@ static void every_rule(void **state)
 		"extra_config.webhook", "manages it");
 	refused("extra_config", "{\"db_url\":\"sqlite://\"}", "forbidden",
 		"extra_config.db_url", "manages it");
+	/* keys that would point the bot at other files */
+	refused("extra_config", "{\"datadir\":\"/tmp\"}", "forbidden",
+		"extra_config.datadir", "manages it");
+	refused("extra_config", "{\"user_data_dir\":\"/tmp\"}",
+		"forbidden", "extra_config.user_data_dir", "manages it");
+	refused("extra_config", "{\"logfile\":\"/tmp/x.log\"}", "forbidden",
+		"extra_config.logfile", "manages it");
+	refused("extra_config", "{\"stake_amount\":1,\"add_config_files\":"
+		"[\"strategy_2.json\"]}", "forbidden",
+		"extra_config.add_config_files", "another bot's secrets");
+	refused("extra_config", "{\"freqaimodel_path\":\"/tmp\"}",
+		"forbidden", "extra_config.freqaimodel_path",
+		"import code");
 	refused("status", "\"running\"", "invalid", "status",
 		"unknown field");
 }
