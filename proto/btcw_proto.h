@@ -121,7 +121,11 @@
 #define BTCW_ADDR_INGEST_RPC    "tcp://127.0.0.1:7121"
 #define BTCW_ADDR_INGEST_EVENTS "tcp://127.0.0.1:7122"
 #define BTCW_ADDR_INGEST_ADMIN  "127.0.0.1:7129"
-/* FreqTrade webhooks: POST /api/v1/signals/webhook/{id}. */
+/* FreqTrade webhooks (HTTP, not the bus): POST
+ * /api/v1/signals/webhook/{strategy_id}/{token}, the token in the path
+ * because FreqTrade sends no custom headers; the seed's
+ * /api/v1/signals/webhook with both in the query or the body also
+ * works. Shapes, answers and errors: proto/README.md "Webhooks". */
 #define BTCW_ADDR_INGEST_WEBHOOK "127.0.0.1:7120"
 
 /* Topics it publishes (besides alert.raised / alert.resolved). */

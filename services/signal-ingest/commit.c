@@ -273,21 +273,27 @@ static void to_spool(struct committer *c, struct entry *e)
 		finish(e, CO_UNAVAILABLE, 0);
 }
 
-static void start_spooling(struct committer *c, const char *why)
+/* Spooling begins: new signals go to the spool from now on. */
+static void begin_spooling(struct committer *c, const char *why)
+{
+	if (c->spooling)
+		return;
+	c->spooling = true;
+	c->spool_since_ms = lc_clock_wall_ms();
+	c->replayed_run = 0;
+	log_warn("ingest.spooling", LF_S("reason", why),
+		 LF_B("spool", c->in->spool != NULL));
+	alert(c, true, why);
+}
+
+/* Whatever waits in the lanes for PostgreSQL goes to the spool, in
+ * order. Callers first spool anything older (a failed batch's rows):
+ * replay follows file order. Rows being retried alone after a data
+ * error stay (PostgreSQL refused their batch, so the spool would only
+ * defer the verdict past their acknowledgement). */
+static void spool_lanes(struct committer *c)
 {
 	struct entry *e;
-	if (!c->spooling) {
-		c->spooling = true;
-		c->spool_since_ms = lc_clock_wall_ms();
-		c->replayed_run = 0;
-		log_warn("ingest.spooling", LF_S("reason", why),
-			 LF_B("spool", c->in->spool != NULL));
-		alert(c, true, why);
-	}
-	/* whatever still waits for PostgreSQL goes after it, in order;
-	 * rows being retried alone after a data error stay (PostgreSQL
-	 * refused their batch, so the spool would only defer the verdict
-	 * past their acknowledgement) */
 	for (int l = 0; l < COMMIT_LANES; l++) {
 		struct queue keep = { NULL, NULL };
 		while ((e = pop(&c->lanes[l].q)) != NULL) {
@@ -298,6 +304,12 @@ static void start_spooling(struct committer *c, const char *why)
 		}
 		c->lanes[l].q = keep;
 	}
+}
+
+static void start_spooling(struct committer *c, const char *why)
+{
+	begin_spooling(c, why);
+	spool_lanes(c);
 }
 
 static void stop_spooling(struct committer *c)
@@ -666,8 +678,11 @@ static void batch_unavailable(struct batch *b, const char *err)
 		}
 		return;
 	}
+	/* The batch's rows came before those queued behind it in the
+	 * lanes: they go to the spool first, so that replay stores them
+	 * first. */
 	if (!c->closing)
-		start_spooling(c, err);
+		begin_spooling(c, err);
 	for (size_t i = 0; i < b->n; i++) {
 		f = b->rows[i]->followers;
 		b->rows[i]->followers = NULL;
@@ -677,6 +692,8 @@ static void batch_unavailable(struct batch *b, const char *err)
 			to_spool(c, f);
 		}
 	}
+	if (!c->closing)
+		spool_lanes(c);
 }
 
 /* Data the server will never take, as opposed to a server that cannot

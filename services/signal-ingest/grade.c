@@ -89,6 +89,44 @@ int grade_strength_text(const char *v, const char *field,
 	return 0;
 }
 
+/* A strength in the strategy's own text that cannot be read: the first
+ * one decides the grade (0) unless a readable one came before; either
+ * way the value is kept as an indicator (see grade.h for why). */
+static int strength_unreadable(const char *v, const char *field,
+			       struct ind *in, struct strength *st)
+{
+	if (!st->found) {
+		size_t i;
+		*st = (struct strength){ .found = true, .invalid = true,
+					 .bad_field = field };
+		memcpy(st->text, "0", 2);
+		/* quoted in a JSON answer as it is: nothing to escape, and
+		 * no UTF-8 sequence cut in two */
+		for (i = 0; v[i] && i < STRENGTH_BAD_MAX; i++) {
+			char ch = v[i];
+			bool shown = ch >= 0x20 && ch < 0x7f && ch != '"' &&
+				     ch != '\\';
+			st->bad_value[i] = shown ? ch : '?';
+		}
+		st->bad_value[i] = '\0';
+	}
+	return ind_add_str(in, "signal_strength_invalid", v);
+}
+
+/* A strength in the strategy's own text: readable, or kept aside. */
+static int strength_in_text(const char *v, const char *field,
+			    struct ind *in, struct strength *st)
+{
+	struct strength s = { .found = true };
+	if (val_number(v, s.text, &s.v) != VAL_OK || s.v < 0 || s.v > 1)
+		return strength_unreadable(v, field, in, st);
+	if (!st->found)
+		*st = s;
+	if (st->invalid) /* graded 0, as if none: no strength to show */
+		return 0;
+	return ind_add_raw(in, "signal_strength", st->text);
+}
+
 static bool is_strength_key(const char *k)
 {
 	return strcmp(k, "strength") == 0 ||
@@ -104,11 +142,9 @@ static int tag_token(char *tok, const char *field, struct ind *in,
 		return 0;
 	*eq = '\0';
 	const char *k = tok, *v = eq + 1;
-	if (is_strength_key(k)) {
-		if (grade_strength_text(v, field, st, e) != 0)
-			return -1;
-		return ind_add_raw(in, "signal_strength", st->text);
-	}
+	(void)e;
+	if (is_strength_key(k))
+		return strength_in_text(v, field, in, st);
 	if (val_number(v, num, NULL) == VAL_OK)
 		return ind_add_raw(in, k, num);
 	return ind_add_str(in, k, v);
@@ -155,15 +191,25 @@ static int ind_add_json(struct ind *in, const char *key, const cJSON *v)
 	return 0;
 }
 
-static int msg_strength(const cJSON *v, struct strength *st, struct ierr *e)
+static int msg_strength(const cJSON *v, struct ind *in,
+			struct strength *st)
 {
 	char text[VAL_NUM_MAX];
+	char *json;
+	int rv;
 	if (cJSON_IsString(v))
-		return grade_strength_text(v->valuestring, "msg", st, e);
-	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
-		return bad_strength(e, "msg");
-	val_shortest(v->valuedouble, text, sizeof(text));
-	return grade_strength_text(text, "msg", st, e);
+		return strength_in_text(v->valuestring, "msg", in, st);
+	if (cJSON_IsNumber(v) && isfinite(v->valuedouble)) {
+		val_shortest(v->valuedouble, text, sizeof(text));
+		return strength_in_text(text, "msg", in, st);
+	}
+	/* true, null, an object...: kept as the JSON text it was */
+	json = cJSON_PrintUnformatted(v);
+	if (!json)
+		return -1;
+	rv = strength_unreadable(json, "msg", in, st);
+	cJSON_free(json);
+	return rv;
 }
 
 /* Members that say something about the message rather than being an
@@ -174,11 +220,11 @@ static int msg_member(const cJSON *m, struct ind *in, struct strength *st,
 	static const char *const times[] = { "time", "timestamp", "date",
 					     "candle_time", "candle_date" };
 	const char *k = m->string;
-	if (is_strength_key(k)) {
-		if (msg_strength(m, st, e) != 0)
-			return -1;
-		return ind_add_raw(in, "signal_strength", st->text);
-	}
+	if (is_strength_key(k))
+		return msg_strength(m, in, st) != 0
+			       ? ierr_set(e, 503, "unavailable",
+					  "out of memory")
+			       : 0;
 	if (strcmp(k, "pair") == 0 && cJSON_IsString(m)) {
 		mf->pair = m->valuestring;
 		return 0;

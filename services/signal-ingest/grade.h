@@ -14,6 +14,16 @@
  * Missing strength is 0. The strategy's thresholds grade it:
  * >= strong: strong/P0, >= medium: medium/P1, >= weak: weak/P2, else
  * ignore (no priority). Pure code.
+ *
+ * A strength that is not a number from 0 to 1 is refused (400) only in
+ * the signal_strength field, which a custom sender writes and can fix.
+ * In a tag or a strategy_msg it is the strategy's free text relayed by
+ * FreqTrade, which cannot fix it: a 400 there makes FreqTrade retry and
+ * then drop the whole signal. So the signal is kept, graded as if it
+ * had no strength (0: a value we cannot read must not raise an alert,
+ * as clamping 85 or 1.5 to 1 would, P0), the value as sent goes into
+ * the indicators as signal_strength_invalid (raw keeps the message) and
+ * struct strength says so, for a warning in the answer and the log.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,11 +43,18 @@ struct ind {
 	unsigned n;
 };
 
+#define STRENGTH_BAD_MAX 32 /* of an unreadable value, for a warning */
+
 /* A strength found in a message. */
 struct strength {
 	bool found;
 	double v;                 /* 0..1 */
 	char text[VAL_NUM_MAX];   /* as stored: "0.82" */
+	/* found but unreadable (then v is 0 and text "0"): where, and the
+	 * start of the value as sent (printable ASCII, the rest '?') */
+	bool invalid;
+	const char *bad_field;    /* static: "enter_tag", "msg"... */
+	char bad_value[STRENGTH_BAD_MAX + 1];
 };
 
 /* What a strategy_msg's JSON may say besides indicators (borrowed from
@@ -64,26 +81,27 @@ int ind_object(const struct ind *in, struct lc_buf *out)
 
 /*
  * Read key=value tokens of text (an enter_tag, exit_reason or msg):
- * a strength into *st (the first one wins), the rest into in. field
- * names the body field for errors. Returns 0, or -1 with *e set (400)
- * when a strength is not a number from 0 to 1 (or ENOMEM: 503).
+ * a strength into *st (the first one wins, readable or not: see above),
+ * the rest into in. field names the body field (static storage).
+ * Returns 0, or -1 with *e set on ENOMEM (503).
  */
 int grade_tags(const char *text, const char *field, struct ind *in,
 	       struct strength *st, struct ierr *e)
 	__attribute__((warn_unused_result));
 
 /*
- * A strategy_msg's msg: if it is a JSON object, take its strength,
- * indicators and mf's fields; returns 1. If it is not JSON, returns 0
- * (mf->root NULL). -1 with *e set on a bad strength or ENOMEM. Release
- * mf with grade_msg_release in every case.
+ * A strategy_msg's msg: if it is a JSON object, take its strength (an
+ * unreadable one as in grade_tags), indicators and mf's fields; returns
+ * 1. If it is not JSON, returns 0 (mf->root NULL). -1 with *e set on
+ * ENOMEM. Release mf with grade_msg_release in every case.
  */
 int grade_msg_json(const char *msg, struct ind *in, struct strength *st,
 		   struct msg_fields *mf, struct ierr *e)
 	__attribute__((warn_unused_result));
 void grade_msg_release(struct msg_fields *mf);
 
-/* Check a strength given as text (the signal_strength field). */
+/* Check a strength given as text (the signal_strength field): 0, or
+ * -1 with *e set (400 naming field) when it is not from 0 to 1. */
 int grade_strength_text(const char *v, const char *field,
 			struct strength *st, struct ierr *e)
 	__attribute__((warn_unused_result));

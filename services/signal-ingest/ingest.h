@@ -40,6 +40,7 @@ struct ingest_metrics {
 	struct lc_series *spooled;    /* signals written to the spool */
 	struct lc_series *replayed;   /* spool records committed */
 	struct lc_series *refused;    /* rows PostgreSQL refused */
+	struct lc_series *bad_strength; /* kept, strength unreadable */
 	struct lc_series *published;  /* signal.new events sent */
 	struct lc_series *events_dropped; /* ... dropped (events.h) */
 	struct lc_series *commit_s;   /* histogram: one batch's commit */

@@ -346,6 +346,11 @@ static int grade(const struct kvlist *f, unsigned fam,
 	rv = strength_of(f, fam, s, &in, &st, &mf, e);
 	*has_time = mf.has_time;
 	grade_msg_release(&mf);
+	if (rv == 0 && st.invalid && c->warning)
+		snprintf(c->warning, c->warning_size,
+			 "field '%s': strength '%s' is not a number from 0 "
+			 "to 1; graded as if none was sent",
+			 st.bad_field, st.bad_value);
 	if (rv == 0) {
 		grade_level(st.found ? st.v : 0, &c->st->th, &level, &prio);
 		if (sig_set_str(s, SC_STRENGTH, st.found ? st.text : "0") ||
@@ -421,6 +426,8 @@ int parse_signal(const struct kvlist *fields, const struct kvlist *raw,
 	char key[DEDUPE_KEY_MAX];
 	bool msg_time = false, timeless;
 	unsigned fam;
+	if (c->warning && c->warning_size)
+		c->warning[0] = '\0';
 	if (action_of(fields, &action, e) != 0)
 		return -1;
 	fam = family_of(action);

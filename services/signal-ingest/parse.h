@@ -40,7 +40,13 @@ struct parse_ctx {
 	const char *raw_json;    /* raw's pairs as JSON text already (a
 				    json body as received), or NULL */
 	size_t raw_json_len;
+	/* where to write a warning about a signal kept anyway (a strength
+	 * that cannot be read, grade.h), "" when there is none; or NULL */
+	char *warning;
+	size_t warning_size;
 };
+
+#define PARSE_WARNING_MAX 160 /* a warning fits in this many bytes */
 
 /*
  * Build *out (initialised, empty) from fields (the message) and raw (the

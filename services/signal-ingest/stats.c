@@ -189,6 +189,10 @@ int stats_register(struct ingest *in)
 			      "Spool records committed on replay.", &rv);
 	m->refused = counter(r, "btcw_ingest_db_refused_total",
 			     "Signals PostgreSQL refused (not stored).", &rv);
+	m->bad_strength = counter(r, "btcw_ingest_strength_unreadable_total",
+				  "Signals kept with a strength that is not "
+				  "a number from 0 to 1, graded as none.",
+				  &rv);
 	m->published = counter(r, "btcw_ingest_published_total",
 			       "signal.new events published.", &rv);
 	m->events_dropped = counter(r, "btcw_ingest_events_dropped_total",

@@ -46,6 +46,7 @@ struct wh {
 	bool stripped;             /* credentials were removed from it */
 	struct kvlist raw, fields, query;
 	char level[8], priority[4];
+	char warning[PARSE_WARNING_MAX]; /* for the answer, or "" */
 };
 
 static void wh_free(struct wh *w)
@@ -86,7 +87,10 @@ static void on_committed(void *arg, enum commit_outcome o, int64_t id)
 {
 	struct wh *w = arg;
 	struct ierr e;
-	char body[192], idtext[24];
+	char body[192 + PARSE_WARNING_MAX], idtext[24];
+	/* the warning holds nothing to escape (grade.c) */
+	const char *wsep = w->warning[0] ? ",\"warning\":\"" : "";
+	const char *wend = w->warning[0] ? "\"" : "";
 	int n;
 	snprintf(idtext, sizeof(idtext), "%lld", (long long)id);
 	switch (o) {
@@ -94,21 +98,23 @@ static void on_committed(void *arg, enum commit_outcome o, int64_t id)
 	case CO_DUPLICATE:
 		n = snprintf(body, sizeof(body),
 			     "{\"status\":\"%s\",\"id\":%s,\"level\":\"%s\","
-			     "\"priority\":%s%s%s}",
+			     "\"priority\":%s%s%s%s%s%s}",
 			     o == CO_STORED ? "stored" : "duplicate",
 			     id > 0 ? idtext : "null", w->level,
 			     w->priority[0] ? "\"" : "",
 			     w->priority[0] ? w->priority : "null",
-			     w->priority[0] ? "\"" : "");
+			     w->priority[0] ? "\"" : "", wsep, w->warning,
+			     wend);
 		answer(w, 200, body, (size_t)n);
 		return;
 	case CO_SPOOLED:
 		n = snprintf(body, sizeof(body),
 			     "{\"status\":\"spooled\",\"id\":null,"
-			     "\"level\":\"%s\",\"priority\":%s%s%s}",
+			     "\"level\":\"%s\",\"priority\":%s%s%s%s%s%s}",
 			     w->level, w->priority[0] ? "\"" : "",
 			     w->priority[0] ? w->priority : "null",
-			     w->priority[0] ? "\"" : "");
+			     w->priority[0] ? "\"" : "", wsep, w->warning,
+			     wend);
 		answer(w, 202, body, (size_t)n);
 		return;
 	case CO_FAILED:
@@ -158,7 +164,8 @@ static void accept_signal(struct wh *w, const struct strat_info *st)
 {
 	struct ierr e;
 	struct sig s;
-	struct parse_ctx pc = { st, w->r->received_us, w->in->dd, NULL, 0 };
+	struct parse_ctx pc = { st, w->r->received_us, w->in->dd, NULL, 0,
+				w->warning, sizeof(w->warning) };
 	const char *prio;
 	if (decode(w, &e) != 0) {
 		answer_error(w, &e);
@@ -177,6 +184,15 @@ static void accept_signal(struct wh *w, const struct strat_info *st)
 		sig_release(&s);
 		answer_error(w, &e);
 		return;
+	}
+	if (w->warning[0]) {
+		/* kept rather than refused (grade.h): the sender is told in
+		 * the answer, which FreqTrade does not read, so the log and
+		 * a counter tell the operator */
+		lc_series_inc(w->in->m.bad_strength);
+		log_warn("ingest.strength_unreadable",
+			 LF_I("strategy_id", st->id),
+			 LF_S("warning", w->warning));
 	}
 	snprintf(w->level, sizeof(w->level), "%s", sig_get(&s, SC_LEVEL));
 	prio = sig_get(&s, SC_PRIORITY);

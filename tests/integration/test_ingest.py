@@ -379,6 +379,44 @@ def raw_request(port, data, read_timeout=5):
         return out
 
 
+def test_unreadable_strength_in_a_tag_is_kept(ingest, pg_dsn):
+    """FreqTrade relays the strategy's enter_tag as it is and, refused,
+    retries and then drops the whole signal: a strength there that is
+    not from 0 to 1 is stored, graded as none (ignore, not clamped to a
+    P0), with a warning in the answer, the log and a counter."""
+    sid, token, _ = add_strategy(pg_dsn)
+    metric = "btcw_ingest_strength_unreadable_total"
+    before = ingest.metrics()[metric]
+    code, body = ingest.send(sid, token,
+                             entry("entry", 41, tag="ema strength=85 rsi=30"))
+    assert code == 200, body
+    assert (body["status"], body["level"], body["priority"]) == (
+        "stored", "ignore", None)
+    assert "'enter_tag'" in body["warning"] and "'85'" in body["warning"]
+    s = ingest.ok("ingest.signals.get", {"id": body["id"]})
+    assert s["strength"] == 0 and s["level"] == "ignore"
+    assert s["indicators"] == {"signal_strength_invalid": "85", "rsi": 30}
+    assert s["enter_tag"] == "ema strength=85 rsi=30"
+    assert ingest.metrics()[metric] == before + 1
+    assert any(ev["strength"] == 0 and ev["indicators"].get(
+        "signal_strength_invalid") == "85"
+        for ev in wait_for(lambda: ingest.signal_events(sid),
+                           what="signal.new"))
+    # FreqTrade's retry is the same signal, and says the same
+    code, again = ingest.send(sid, token,
+                              entry("entry", 41, tag="ema strength=85 rsi=30"))
+    assert (code, again["status"]) == (200, "duplicate")
+    assert again["warning"] == body["warning"]
+    # a readable strength has no warning
+    code, good = ingest.send(sid, token, entry("entry", 42))
+    assert code == 200 and "warning" not in good, good
+    assert ingest.metrics()[metric] == before + 2
+    logged = [e for e in ingest.proc.log_events()
+              if e.get("event") == "ingest.strength_unreadable"]
+    assert len(logged) == 2 and logged[0]["strategy_id"] == sid
+    assert logged[0]["warning"] == body["warning"]
+
+
 def test_bad_inputs_are_refused_and_nothing_stored(ingest, pg_dsn):
     sid, token, _ = add_strategy(pg_dsn)
     gone, gone_token, _ = add_strategy(pg_dsn)
@@ -412,8 +450,10 @@ def test_bad_inputs_are_refused_and_nothing_stored(ingest, pg_dsn):
                              body=dict(good, type="moon"))
     refused(422, "unsupported_message_type",
             body={"type": "new_candle", "data": "BTC/USDT"})
-    assert "'enter_tag'" in refused(
-        400, "invalid_field", body=dict(good, enter_tag="strength=7"))
+    # a strength out of range in the field a sender writes itself (in
+    # a tag it is kept: test_unreadable_strength_in_a_tag_is_kept)
+    assert "'signal_strength'" in refused(
+        400, "invalid_field", body=dict(good, signal_strength="7"))
 
     # a body over the limit: refused from its Content-Length, unread
     limit = 65536

@@ -21,12 +21,16 @@ static const struct strat_info strat = {
 	.th = { .strong = 0.8, .medium = 0.6, .weak = 0.4 },
 };
 
+/* The warning of the last parse ("" if none). */
+static char warning[PARSE_WARNING_MAX];
+
 /* Parse a json body for strategy 3; returns parse_signal's result. */
 static int parse_json(const char *body, struct sig *s, struct ierr *e,
 		      struct dedupe *dd, int64_t received_us)
 {
 	struct kvlist raw, fields;
-	struct parse_ctx pc = { &strat, received_us, dd, NULL, 0 };
+	struct parse_ctx pc = { &strat, received_us, dd, NULL, 0,
+				warning, sizeof(warning) };
 	int rv;
 	kvlist_init(&raw);
 	kvlist_init(&fields);
@@ -331,17 +335,97 @@ static void bad_values_are_refused_by_name(void **state)
 	refused("{\"type\":\"entry\",\"stake_currency\":"
 		"\"ABCDEFGHIJKLMNOPQ\"}", 400, "invalid_field",
 		"'stake_currency'");
-	refused("{\"type\":\"entry\",\"enter_tag\":\"strength=1.5\"}", 400,
-		"invalid_field", "'enter_tag'");
-	refused("{\"type\":\"entry\",\"enter_tag\":\"strength=nan\"}", 400,
-		"invalid_field", "'enter_tag'");
-	refused("{\"type\":\"strategy_msg\",\"msg\":"
-		"\"{\\\"signal_strength\\\": 2}\"}", 400, "invalid_field",
-		"'msg'");
+	/* the field a custom sender writes is refused (it can fix it);
+	 * the same in a tag is kept: unreadable_strength_is_kept */
 	refused("{\"type\":\"status\",\"signal_strength\":\"x\"}", 400,
+		"invalid_field", "'signal_strength'");
+	refused("{\"type\":\"entry\",\"signal_strength\":\"1.5\"}", 400,
 		"invalid_field", "'signal_strength'");
 	refused("{\"type\":\"entry\",\"trade_id\":7}", 400, "invalid_field",
 		"'trade_id'");
+}
+
+/* An out-of-range or unreadable strength in the strategy's own text
+ * (enter_tag, exit_reason, msg): the signal is kept, graded as if it
+ * had none (not clamped: 85 must not become a P0), the value kept as an
+ * indicator, and a warning names the field and the value. */
+static void unreadable_strength_is_kept(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *body, *indicators, *in_warning;
+	} cases[] = {
+		{ "{\"type\":\"entry\",\"enter_tag\":"
+		  "\"ema strength=1.5 rsi=30\"}",
+		  "{\"signal_strength_invalid\":\"1.5\",\"rsi\":30}",
+		  "field 'enter_tag': strength '1.5' " },
+		{ "{\"type\":\"entry_fill\",\"enter_tag\":\"strength=85\"}",
+		  "{\"signal_strength_invalid\":\"85\"}", "'85'" },
+		{ "{\"type\":\"entry\",\"enter_tag\":\"strength=nan\"}",
+		  "{\"signal_strength_invalid\":\"nan\"}", "'nan'" },
+		{ "{\"type\":\"entry\",\"enter_tag\":"
+		  "\"signal_strength=-0.1\"}",
+		  "{\"signal_strength_invalid\":\"-0.1\"}", "'-0.1'" },
+		/* the exit's own strength decides, unreadable or not: the
+		 * entry's tag is not used in its place */
+		{ "{\"type\":\"exit\",\"exit_reason\":\"stop strength=x\","
+		  "\"enter_tag\":\"strength=0.9\"}",
+		  "{\"signal_strength_invalid\":\"x\"}",
+		  "field 'exit_reason': strength 'x'" },
+		{ "{\"type\":\"strategy_msg\",\"msg\":"
+		  "\"{\\\"signal_strength\\\": 2, \\\"rsi\\\": 70}\"}",
+		  "{\"signal_strength_invalid\":\"2\",\"rsi\":70}",
+		  "field 'msg': strength '2'" },
+		{ "{\"type\":\"strategy_msg\",\"msg\":"
+		  "\"{\\\"signal_strength\\\": true}\"}",
+		  "{\"signal_strength_invalid\":\"true\"}", "'true'" },
+		{ "{\"type\":\"strategy_msg\",\"msg\":\"go strength=1e9\"}",
+		  "{\"signal_strength_invalid\":\"1e9\"}", "'1e9'" },
+		/* quotes, backslashes and non-ASCII are not echoed; the
+		 * value is cut at 32 bytes in the warning (kept whole in
+		 * the indicators and raw) */
+		{ "{\"type\":\"entry\",\"enter_tag\":\"strength=a\\\"b\\\\"
+		  "\\u00e9cdefghijklmnopqrstuvwxyz0123456789\"}",
+		  "{\"signal_strength_invalid\":\"a\\\"b\\\\\u00e9cdefghijklm"
+		  "nopqrstuvwxyz0123456789\"}",
+		  "'a?b???cdefghijklmnopqrstuvwxyz01' " },
+	};
+	struct sig s;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(*cases); i++) {
+		ok_json(cases[i].body, &s);
+		assert_col(&s, SC_STRENGTH, "0");
+		assert_col(&s, SC_LEVEL, "ignore");
+		assert_no_col(&s, SC_PRIORITY);
+		assert_col(&s, SC_INDICATORS, cases[i].indicators);
+		if (!strstr(warning, cases[i].in_warning))
+			fail_msg("case %zu: warning '%s' lacks '%s'", i,
+				 warning, cases[i].in_warning);
+		assert_non_null(strstr(warning, "from 0 to 1"));
+		sig_release(&s);
+	}
+	/* a readable strength found first decides; a later unreadable one
+	 * is only kept as an indicator, with no warning */
+	ok_json("{\"type\":\"exit\",\"exit_reason\":\"roi strength=0.7\","
+		"\"enter_tag\":\"strength=abc\"}", &s);
+	assert_col(&s, SC_STRENGTH, "0.7");
+	assert_col(&s, SC_LEVEL, "medium");
+	assert_col(&s, SC_INDICATORS, "{\"signal_strength\":0.7,"
+				      "\"signal_strength_invalid\":\"abc\"}");
+	assert_string_equal(warning, "");
+	sig_release(&s);
+	/* and a readable one after an unreadable one does not either */
+	ok_json("{\"type\":\"entry\",\"enter_tag\":"
+		"\"strength=abc strength=0.9\"}", &s);
+	assert_col(&s, SC_STRENGTH, "0");
+	assert_col(&s, SC_LEVEL, "ignore");
+	assert_col(&s, SC_INDICATORS, "{\"signal_strength_invalid\":\"abc\"}");
+	assert_non_null(strstr(warning, "'abc'"));
+	sig_release(&s);
+	/* a good signal leaves no warning from the one before */
+	ok_json("{\"type\":\"entry\",\"enter_tag\":\"strength=0.5\"}", &s);
+	assert_string_equal(warning, "");
+	assert_col(&s, SC_LEVEL, "weak");
+	sig_release(&s);
 }
 
 static void long_text_is_cut_on_a_character(void **state)
@@ -500,6 +584,7 @@ int main(void)
 		cmocka_unit_test(none_nan_and_aliases),
 		cmocka_unit_test(grading_boundaries),
 		cmocka_unit_test(bad_values_are_refused_by_name),
+		cmocka_unit_test(unreadable_strength_is_kept),
 		cmocka_unit_test(long_text_is_cut_on_a_character),
 		cmocka_unit_test(dedupe_keys),
 		cmocka_unit_test(window_forgets_the_oldest_when_full),
