@@ -335,6 +335,7 @@ static const struct lc_cfg_key system_keys[] = {
 	SYS(security.require_special_chars, BOOL, "true", RL),
 	SYS(gateway.proxy_timeout, INT, "30", RANGE(1, 3600), RL),
 	SYS(gateway.health_threshold, INT, "80", RANGE(0, 100), RL),
+	SYS(gateway.ws_auth_check_interval, INT, "10", RANGE(1, 3600), RL),
 	SYS(gateway.trusted_proxies, STRLIST, "[127.0.0.0/8, \"::1\"]", RL,
 	    .validate = check_cidrs),
 	SYS(ingest.max_body_bytes, INT, "65536", RANGE(1024, 16777216), RL),

@@ -116,6 +116,8 @@ struct lc_cfg_sys_security {
 struct lc_cfg_sys_gateway {
 	int64_t proxy_timeout;    /* s before a slow bot gets 504, 30 */
 	int64_t health_threshold; /* health_score under it: degraded, 80 */
+	int64_t ws_auth_check_interval; /* s between checks of a live
+					   WebSocket's login, 10 */
 	struct lc_cfg_strlist trusted_proxies; /* peers whose X-Real-IP is
 						  believed (CIDRs) */
 };

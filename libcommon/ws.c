@@ -38,6 +38,11 @@
  * socket is shut down; the session ends when the peer closes its side
  * (or after CLOSE_WAIT_MS). Failures (EOF, socket error, a slow client)
  * end it at once. In every case on_close runs once, from `later`.
+ *
+ * Keep-alive (`alive`, when the limits ask for it): evhttp's timeouts are
+ * gone, and TCP alone may not notice a peer that vanished (no FIN, no
+ * RST: a sleeping laptop, a dropped NAT entry) for hours, so the session
+ * pings and closes like lc_ws_close (1011) when nothing comes back.
  */
 #include "libcommon/ws.h"
 
@@ -65,6 +70,7 @@
 #define DEF_MAX_OUTBUF (4u << 20)
 #define CLOSE_WAIT_MS 3000         /* flush + the peer's close, at most */
 #define KEEP_MSG_CAP (64u << 10)   /* reassembly memory kept when idle */
+#define WRITE_CHUNK (1u << 20)     /* most bytes handed to one write */
 #define MAX_CONTROL 125            /* payload of a control frame */
 #define MAX_REASON (MAX_CONTROL - 2)
 
@@ -81,7 +87,6 @@ enum {
 #define CODE_NO_STATUS 1005 /* a close frame without a code */
 #define CODE_ABNORMAL 1006  /* no close frame: the connection was lost */
 #define CODE_BAD_DATA 1007  /* text that is not UTF-8 */
-#define CODE_INTERNAL 1011
 
 enum ws_state {
 	WS_OPEN,    /* messages flow both ways */
@@ -94,10 +99,15 @@ struct lc_ws {
 	struct bufferevent *bev;    /* evhttp's (owned by evcon), our cbs */
 	struct event *later;        /* owned; first read, then on_close+free */
 	struct event *linger;       /* owned; deadline of a close */
+	struct event *alive;        /* owned; keep-alive, or NULL (off) */
 	struct lc_ws_cbs cbs;
 	void *arg;                  /* borrowed; passed to the callbacks */
 	size_t max_message;
 	size_t max_outbuf;
+	int64_t ping_every_ms;      /* keep-alive interval; 0: off */
+	int64_t pong_wait_ms;       /* how long a ping may go unanswered */
+	bool ping_out;              /* waiting pong_wait_ms after a ping */
+	bool heard;                 /* the peer sent bytes since that ping */
 	enum ws_state state;
 	bool shut;                  /* our write side is shut down */
 	struct lc_buf msg;          /* message being reassembled */
@@ -214,6 +224,8 @@ static void finish(struct lc_ws *ws)
 	ws->state = WS_DONE;
 	bufferevent_disable(ws->bev, EV_READ | EV_WRITE);
 	evtimer_del(ws->linger);
+	if (ws->alive)
+		evtimer_del(ws->alive);
 	event_active(ws->later, EV_TIMEOUT, 0);
 }
 
@@ -231,6 +243,8 @@ static void release(struct lc_ws *ws, bool free_conn)
 		evhttp_connection_free(ws->evcon);
 	event_free(ws->later);
 	event_free(ws->linger);
+	if (ws->alive)
+		event_free(ws->alive);
 	lc_buf_release(&ws->msg);
 	free(ws);
 }
@@ -285,7 +299,7 @@ static int queue_frame(struct lc_ws *ws, int op, const void *p, size_t len,
 	if (evbuffer_add(out, h, hlen) != 0 ||
 	    (len && evbuffer_add(out, p, len) != 0)) {
 		static const char why[] = "out of memory";
-		set_close(ws, CODE_INTERNAL, why, sizeof(why) - 1);
+		set_close(ws, LC_WS_INTERNAL, why, sizeof(why) - 1);
 		finish(ws);
 		return -1;
 	}
@@ -460,7 +474,7 @@ static int read_frame(struct lc_ws *ws, struct evbuffer *in)
 		size_t old = ws->msg.len;
 		unsigned char *p = evbuffer_pullup(in, (ev_ssize_t)len);
 		if (!p || lc_buf_append(&ws->msg, p, (size_t)len) != 0)
-			return fail(ws, CODE_INTERNAL, "out of memory");
+			return fail(ws, LC_WS_INTERNAL, "out of memory");
 		evbuffer_drain(in, (size_t)len);
 		unmask((unsigned char *)ws->msg.data + old, (size_t)len, mask);
 	}
@@ -484,8 +498,12 @@ static void ws_read(struct lc_ws *ws)
 
 static void on_read(struct bufferevent *bev, void *arg)
 {
+	struct lc_ws *ws = arg;
 	(void)bev;
-	ws_read(arg);
+	/* Any bytes prove the peer alive, not only a pong: a client busy
+	 * sending a long message may well answer the ping after it. */
+	ws->heard = true;
+	ws_read(ws);
 }
 
 /* The output ran dry: when closing, shut our side down (the peer sees
@@ -519,6 +537,42 @@ static void on_linger(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	finish(arg);
+}
+
+static void arm(struct event *ev, int64_t ms)
+{
+	struct timeval tv;
+	lc_clock_tv(&tv, ms > 0 ? ms : 0);
+	evtimer_add(ev, &tv);
+}
+
+/* Keep-alive, two steps: send a ping and wait pong_wait_ms; then, if the
+ * peer sent nothing meanwhile, close; else wait for the next ping. */
+static void on_alive(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct lc_ws *ws = arg;
+	if (ws->state != WS_OPEN)
+		return;
+	if (ws->ping_out && !ws->heard) {
+		static const char why[] = "keepalive ping timeout";
+		log_info("ws.ping_timeout", LF_S("peer", ws->peer),
+			 LF_I("waited_ms", ws->pong_wait_ms));
+		start_close(ws, LC_WS_INTERNAL, why, sizeof(why) - 1);
+		return;
+	}
+	if (ws->ping_out) { /* answered: the next ping an interval after
+			       this one (or now, if the wait was longer) */
+		ws->ping_out = false;
+		arm(ws->alive, ws->ping_every_ms - ws->pong_wait_ms);
+		return;
+	}
+	if (queue_frame(ws, OP_PING, "", 0, true) != 0)
+		return; /* a slow client: already being dropped */
+	ws->ping_out = true;
+	ws->heard = false;
+	arm(ws->alive, ws->pong_wait_ms);
 }
 
 /* Input that came with the handshake, or the end of the session. */
@@ -618,6 +672,18 @@ static void clear_timeouts(struct bufferevent *bev)
 	bufferevent_set_timeouts(bev, NULL, NULL);
 }
 
+/* Keep-alive from limits (see ws.h): a wait of 0 is the interval. */
+static void keepalive_limits(struct lc_ws *ws,
+			     const struct lc_ws_limits *limits)
+{
+	if (!limits || !limits->ping_interval_ms)
+		return;
+	ws->ping_every_ms = limits->ping_interval_ms;
+	ws->pong_wait_ms = limits->pong_timeout_ms;
+	if (!ws->pong_wait_ms)
+		ws->pong_wait_ms = ws->ping_every_ms;
+}
+
 static struct lc_ws *ws_new(struct evhttp_connection *evcon,
 			    const struct lc_ws_cbs *cbs, void *arg,
 			    const struct lc_ws_limits *limits)
@@ -630,11 +696,16 @@ static struct lc_ws *ws_new(struct evhttp_connection *evcon,
 	ws->bev = evhttp_connection_get_bufferevent(evcon);
 	ws->later = event_new(base, -1, 0, on_later, ws);
 	ws->linger = evtimer_new(base, on_linger, ws);
-	if (!ws->bev || !ws->later || !ws->linger) {
+	if (limits && limits->ping_interval_ms)
+		ws->alive = evtimer_new(base, on_alive, ws);
+	if (!ws->bev || !ws->later || !ws->linger ||
+	    (limits && limits->ping_interval_ms && !ws->alive)) {
 		if (ws->later)
 			event_free(ws->later);
 		if (ws->linger)
 			event_free(ws->linger);
+		if (ws->alive)
+			event_free(ws->alive);
 		free(ws);
 		return NULL;
 	}
@@ -645,6 +716,7 @@ static struct lc_ws *ws_new(struct evhttp_connection *evcon,
 							 : DEF_MAX_MESSAGE;
 	ws->max_outbuf = limits && limits->max_outbuf ? limits->max_outbuf
 						       : DEF_MAX_OUTBUF;
+	keepalive_limits(ws, limits);
 	lc_buf_init(&ws->msg, ws->max_message);
 	char *addr = NULL;
 	ev_uint16_t port = 0;
@@ -678,6 +750,11 @@ struct lc_ws *lc_ws_accept(struct evhttp_request *req,
 	struct bufferevent *bev = ws->bev;
 	bufferevent_setcb(bev, on_read, on_write, on_event, ws);
 	bufferevent_setwatermark(bev, EV_READ | EV_WRITE, 0, 0);
+	/* A bufferevent writes 16 KiB per loop turn by default: on a busy
+	 * loop (few turns a second) a reader fast enough would still fall
+	 * behind a stream of large messages and be dropped as slow. The
+	 * kernel takes what it can of a bigger write; the rest waits. */
+	bufferevent_set_max_single_write(bev, WRITE_CHUNK);
 	evhttp_connection_set_closecb(evcon, on_evhttp_close, ws);
 	int rv = evbuffer_add_printf(bufferevent_get_output(bev),
 				     "HTTP/1.1 101 Switching Protocols\r\n"
@@ -690,10 +767,12 @@ struct lc_ws *lc_ws_accept(struct evhttp_request *req,
 	if (rv < 0) {
 		/* ours now, so it ends the way every session does */
 		static const char oom[] = "out of memory";
-		set_close(ws, CODE_INTERNAL, oom, sizeof(oom) - 1);
+		set_close(ws, LC_WS_INTERNAL, oom, sizeof(oom) - 1);
 		finish(ws);
 		return ws;
 	}
+	if (ws->alive)
+		arm(ws->alive, ws->ping_every_ms);
 	/* frames the client sent right behind its request are already in
 	 * the input; read them on the next loop turn, not in here */
 	if (evbuffer_get_length(bufferevent_get_input(bev)) > 0)

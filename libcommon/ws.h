@@ -17,10 +17,11 @@
  *
  * The connection stays evhttp's (see the comment at the top of ws.c for
  * how it is taken over): the evhttp server's timeouts no longer apply to
- * it, and freeing the server with evhttp_free() ends every open session
- * (on_close runs from inside evhttp_free, with 1001 "server shutting
- * down" unless the session was already ending). Do not free the evhttp
- * server from inside an lc_ws callback.
+ * it (lc_ws_limits' keep-alive finds dead peers instead), and freeing
+ * the server with evhttp_free() ends every open session (on_close runs
+ * from inside evhttp_free, with 1001 "server shutting down" unless the
+ * session was already ending). Do not free the evhttp server from
+ * inside an lc_ws callback.
  *
  * The process must ignore SIGPIPE: writes go through a bufferevent.
  * Single-threaded: call everything from the loop that runs the evhttp.
@@ -42,6 +43,7 @@ enum lc_ws_opcode {
 #define LC_WS_PROTOCOL_ERROR 1002
 #define LC_WS_POLICY 1008     /* auth failed, slow client */
 #define LC_WS_TOO_BIG 1009
+#define LC_WS_INTERNAL 1011   /* out of memory, keep-alive timeout */
 
 struct lc_ws_cbs {
 	/* A complete message; data is borrowed for the call and
@@ -67,6 +69,15 @@ struct lc_ws_limits {
 	size_t max_outbuf;   /* queued output before a slow client is
 				dropped; 0: 4 MiB. Must exceed the largest
 				message sent. */
+	/* Keep-alive (0: off). Every ping_interval_ms a ping goes out; a
+	 * peer that then sends nothing at all (no pong, no frame) for
+	 * pong_timeout_ms is taken for dead: the session closes with 1011
+	 * "keepalive ping timeout" (over within 3 s more even if the peer
+	 * never reads). pong_timeout_ms 0 with pings on: the whole
+	 * interval; longer than the interval: the next ping waits for
+	 * the end of the wait. */
+	unsigned ping_interval_ms;
+	unsigned pong_timeout_ms;
 };
 
 /* Does this request ask for a WebSocket upgrade (GET, Upgrade:
@@ -95,7 +106,8 @@ struct lc_ws *lc_ws_accept(struct evhttp_request *req,
 int lc_ws_send(struct lc_ws *ws, enum lc_ws_opcode op, const void *data,
 	       size_t len) __attribute__((warn_unused_result));
 
-/* Send a ping (keep-alive); pongs are absorbed. */
+/* Send a ping now (limits' keep-alive pings are sent by the library
+ * itself); pongs are absorbed. */
 int lc_ws_ping(struct lc_ws *ws) __attribute__((warn_unused_result));
 
 /* Start a clean close: send a close frame with code (one a peer may

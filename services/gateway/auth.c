@@ -23,10 +23,11 @@
 	"EXISTS (SELECT 1 FROM revoked_tokens r WHERE r.jti = $2) "        \
 	"FROM users u WHERE u.id = $1::int"
 
-/* A database check in flight. */
-struct check {
-	struct gw_req *r;
-	gw_auth_done done;
+/* A database check in flight (a request's, or a live session's). */
+struct gw_auth_check {
+	struct gw *g;
+	gw_auth_cb cb;                /* NULL once cancelled */
+	void *arg;
 	char *token;                  /* owned copy, for the cache */
 	struct gw_auth_entry e;
 };
@@ -47,6 +48,7 @@ static void set_user(struct gw_req *r, const struct gw_auth_entry *e)
 	r->user.ver = e->c.ver;
 	r->user.exp = e->c.exp;
 	r->user.bot = e->c.bot;
+	r->user.kind = e->c.kind;
 	r->user.role = e->role;
 	memcpy(r->user.jti, e->c.jti, sizeof(r->user.jti));
 	memcpy(r->user.username, e->username, sizeof(r->user.username));
@@ -66,38 +68,98 @@ static void check_role(struct gw_req *r)
 		       route->pattern);
 }
 
+/* Why SQL_TOKEN_CHECK's answer refuses the token with claims c, or
+ * NULL when it stands. */
+static const char *row_refusal(const PGresult *res,
+			       const struct gw_claims *c)
+{
+	if (PQntuples(res) != 1)
+		return "the token's account no longer exists";
+	if (col_true(res, 2))
+		return "the account is disabled";
+	if (strtoll(PQgetvalue(res, 0, 3), NULL, 10) != c->ver ||
+	    col_true(res, 4))
+		return "the token has been revoked; log in again";
+	return NULL;
+}
+
 static void on_token_row(const PGresult *res, const char *err, void *arg)
 {
-	struct check *k = arg;
-	struct gw_req *r = k->r;
-	const char *why = NULL;
+	struct gw_auth_check *k = arg;
+	const char *why = err ? "database unavailable"
+			      : row_refusal(res, &k->e.c);
+	enum gw_auth_verdict v = err ? GW_AUTH_UNAVAILABLE
+			       : why ? GW_AUTH_DENIED : GW_AUTH_OK;
 
-	if (err)
-		why = "";
-	else if (PQntuples(res) != 1)
-		why = "the token's account no longer exists";
-	else if (col_true(res, 2))
-		why = "the account is disabled";
-	else if (strtoll(PQgetvalue(res, 0, 3), NULL, 10) != k->e.c.ver ||
-		 col_true(res, 4))
-		why = "the token has been revoked; log in again";
-	if (!why) {
+	if (v == GW_AUTH_OK) {
 		snprintf(k->e.username, sizeof(k->e.username), "%s",
 			 PQgetvalue(res, 0, 0));
 		k->e.role = gw_role_parse(PQgetvalue(res, 0, 1));
-		gw_authcache_put(r->g->auth, k->token, &k->e,
+		gw_authcache_put(k->g->auth, k->token, &k->e,
 				 lc_clock_mono_ms());
-		set_user(r, &k->e);
 	}
-	gw_auth_done done = k->done;
+	if (k->cb)
+		k->cb(v, &k->e, why, k->arg);
 	free(k->token);
 	free(k);
-	if (err)
-		gw_reply_unavailable(r, "database");
-	else if (why)
+}
+
+/*
+ * The database half of every check: e's account and jti (SQL_TOKEN_CHECK),
+ * the answer cached when the token stands. cb runs exactly once: later
+ * (the handle is returned), or now when the query cannot be queued (NULL
+ * is returned).
+ */
+static struct gw_auth_check *db_check(struct gw *g, const char *token,
+				      const struct gw_auth_entry *e,
+				      gw_auth_cb cb, void *arg)
+{
+	struct gw_auth_check *k = calloc(1, sizeof(*k));
+	char uid[24];
+
+	if (!k || !(k->token = strdup(token))) {
+		free(k);
+		cb(GW_AUTH_INTERNAL, e, "out of memory", arg);
+		return NULL;
+	}
+	k->g = g;
+	k->cb = cb;
+	k->arg = arg;
+	k->e = *e;
+	snprintf(uid, sizeof(uid), "%lld", (long long)e->c.uid);
+	const char *params[] = { uid, e->c.jti };
+	if (gw_db_query(g, SQL_TOKEN_CHECK, 2, params, on_token_row, k) !=
+	    0) {
+		free(k->token);
+		free(k);
+		cb(GW_AUTH_UNAVAILABLE, e, "database unavailable", arg);
+		return NULL;
+	}
+	return k;
+}
+
+/* A request's check is over. */
+static void on_request_checked(enum gw_auth_verdict v,
+			       const struct gw_auth_entry *e,
+			       const char *why, void *arg)
+{
+	struct gw_req *r = arg;
+
+	switch (v) {
+	case GW_AUTH_OK:
+		set_user(r, e);
+		r->auth_done(r);
+		break;
+	case GW_AUTH_DENIED:
 		deny(r, why);
-	else
-		done(r);
+		break;
+	case GW_AUTH_UNAVAILABLE:
+		gw_reply_unavailable(r, "database");
+		break;
+	case GW_AUTH_INTERNAL:
+		gw_reply_internal(r, why);
+		break;
+	}
 }
 
 static const char *kind_name(enum gw_token_kind kind)
@@ -112,7 +174,7 @@ void gw_auth_token(struct gw_req *r, const char *token,
 {
 	struct gw *g = r->g;
 	struct gw_auth_entry e;
-	char err[160], uid[24];
+	char err[160];
 
 	if (!token || !*token) {
 		deny(r, "a bearer token is required (Authorization: Bearer "
@@ -141,23 +203,29 @@ void gw_auth_token(struct gw_req *r, const char *token,
 		log_debug("auth.wrong_kind", LF_S("want", kind_name(kind)));
 		return;
 	}
-	struct check *k = calloc(1, sizeof(*k));
-	if (!k || !(k->token = strdup(token))) {
-		free(k);
-		gw_reply_internal(r, "out of memory");
-		return;
+	r->auth_done = done;
+	(void)db_check(g, token, &e, on_request_checked, r);
+}
+
+struct gw_auth_check *gw_auth_recheck(struct gw *g, const char *token,
+				      const struct gw_auth_entry *was,
+				      gw_auth_cb cb, void *arg)
+{
+	struct gw_auth_entry e;
+
+	if (gw_authcache_get(g->auth, token, lc_clock_mono_ms(),
+			     GW_AUTHCACHE_TTL_MS, &e) &&
+	    e.c.kind == was->c.kind && e.c.bot == was->c.bot) {
+		cb(GW_AUTH_OK, &e, NULL, arg);
+		return NULL;
 	}
-	k->r = r;
-	k->done = done;
-	k->e = e;
-	snprintf(uid, sizeof(uid), "%lld", (long long)e.c.uid);
-	const char *params[] = { uid, e.c.jti };
-	if (gw_db_query(g, SQL_TOKEN_CHECK, 2, params, on_token_row, k) !=
-	    0) {
-		free(k->token);
-		free(k);
-		gw_reply_unavailable(r, "database");
-	}
+	return db_check(g, token, was, cb, arg);
+}
+
+void gw_auth_cancel(struct gw_auth_check *k)
+{
+	if (k)
+		k->cb = NULL;
 }
 
 const char *gw_auth_bearer(const struct gw_req *r)
@@ -194,15 +262,23 @@ static const char *query_token(const struct gw_req *r, char *out,
 	return res;
 }
 
+const char *gw_auth_request_token(const struct gw_req *r, char *buf,
+				  size_t buflen)
+{
+	const char *token = gw_auth_bearer(r);
+
+	if (!token && (r->match.route->flags & GW_R_QUERY_TOKEN))
+		token = query_token(r, buf, buflen);
+	return token;
+}
+
 void gw_auth_request(struct gw_req *r)
 {
 	unsigned flags = r->match.route->flags;
-	const char *token = gw_auth_bearer(r);
 	char qtok[GW_TOKEN_MAX_LEN + 1];
+	const char *token = gw_auth_request_token(r, qtok, sizeof(qtok));
 	int64_t bot = 0;
 
-	if (!token && (flags & GW_R_QUERY_TOKEN))
-		token = query_token(r, qtok, sizeof(qtok));
 	if ((flags & GW_R_BOT_TOKEN) && !gw_param_id(r, "id", &bot))
 		return;
 	gw_auth_token(r, token,

@@ -19,8 +19,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "services/gateway/authcache.h"
 #include "services/gateway/token.h"
 
+struct gw;
 struct gw_req;
 
 /*
@@ -42,6 +44,45 @@ typedef void (*gw_auth_done)(struct gw_req *r);
  */
 void gw_auth_token(struct gw_req *r, const char *token,
 		   enum gw_token_kind kind, int64_t bot, gw_auth_done done);
+
+/* What a check against the database found. */
+enum gw_auth_verdict {
+	GW_AUTH_OK,          /* the token stands */
+	GW_AUTH_DENIED,      /* it no longer does: why says so */
+	GW_AUTH_UNAVAILABLE, /* no answer from the database */
+	GW_AUTH_INTERNAL,    /* out of memory */
+};
+
+/* The end of a check. e: with GW_AUTH_OK, the token's claims with the
+ * database's username and role; else the claims checked. why: NULL with
+ * GW_AUTH_OK, else a sentence. Both borrowed for the call. */
+typedef void (*gw_auth_cb)(enum gw_auth_verdict v,
+			   const struct gw_auth_entry *e, const char *why,
+			   void *arg);
+
+struct gw_auth_check;
+
+/*
+ * A live session (a WebSocket) asks whether the login it was opened with
+ * still stands: token (borrowed) whose claims and role were once
+ * accepted (was). Through the same cache and the same query as every
+ * request (account there and enabled, ver equal to token_version, jti
+ * not revoked); the signature is not checked again, nor the expiry (the
+ * session decides what expiry means to it). cb runs exactly once: now,
+ * and NULL is returned; or later, and the returned handle can cancel it.
+ */
+struct gw_auth_check *gw_auth_recheck(struct gw *g, const char *token,
+				      const struct gw_auth_entry *was,
+				      gw_auth_cb cb, void *arg);
+
+/* cb of a check still pending will not run (the session is gone). NULL
+ * does nothing. */
+void gw_auth_cancel(struct gw_auth_check *k);
+
+/* The token r carries as its route takes it (the bearer header, or
+ * ?token= decoded into buf), or NULL. */
+const char *gw_auth_request_token(const struct gw_req *r, char *buf,
+				  size_t buflen);
 
 /*
  * Issue a token for the user (role by name) and answer r with status and

@@ -15,6 +15,7 @@
 #include "services/gateway/passwd.h"
 #include "services/gateway/routes.h"
 #include "services/gateway/routes_table.h"
+#include "services/gateway/sessions.h"
 #include "services/gateway/token.h"
 #include "services/gateway/wsclient.h"
 
@@ -196,6 +197,7 @@ static int start_parts(struct gw *g, char *err, size_t errlen)
 	}
 	if (gw_events_start(g, err, errlen) != 0 ||
 	    gw_routes_start(g, err, errlen) != 0 ||
+	    gw_live_start(g, err, errlen) != 0 ||
 	    gw_push_start(g, err, errlen) != 0)
 		return -1;
 	if (gw_gateway_rpc_start(g) != 0) {
@@ -253,6 +255,7 @@ void gw_release(struct gw *g)
 	gw_push_free(g->push);
 	gw_msgws_free(g);
 	gw_wsc_free_all(); /* the bots' side of relayed sessions */
+	gw_live_free(g);
 	if (g->jwt_key) {
 		explicit_bzero(g->jwt_key, g->jwt_key_len);
 		free(g->jwt_key);

@@ -31,6 +31,7 @@
  *   msgws.c       the bots' message websockets relayed (msgws.h)
  *   wsclient.c    WebSocket client (wsclient.h)
  *   livepush.c    /ws (livepush.h)
+ *   sessions.c    live sessions' logins checked again (sessions.h)
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -52,6 +53,7 @@ struct gw_routes;
 struct gw_events;
 struct gw_push;
 struct gw_msgws;
+struct gw_lives;
 
 #define GW_JWT_KEY_MIN 32 /* bytes, as the config check wants */
 
@@ -76,6 +78,8 @@ struct gw {
 	struct gw_push *push;         /* owned: /ws sessions */
 	struct gw_msgws *msgws;       /* owned: FreqUI websockets being
 					 set up */
+	struct gw_lives *lives;       /* owned: the logins of live
+					 WebSocket sessions */
 	unsigned char *jwt_key;       /* owned copy (restart-only key) */
 	size_t jwt_key_len;
 	char *dummy_hash;             /* owned: verified for unknown users,

@@ -51,6 +51,7 @@ struct gw_user {
 	int64_t ver;                /* the token's ver claim */
 	int64_t exp;                /* the token's expiry, epoch s */
 	int64_t bot;                /* a bot token's strategy id, or 0 */
+	enum gw_token_kind kind;    /* which kind of token it was */
 };
 
 struct gw_req {
@@ -67,6 +68,8 @@ struct gw_req {
 	void *state;                  /* a handler's own, freed with
 					 state_free at the reply */
 	void (*state_free)(void *);
+	void (*auth_done)(struct gw_req *r); /* auth.c: runs once the
+						token passed */
 };
 
 /* The list of route tables the server dispatches on (NULL-ended). */

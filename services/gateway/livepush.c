@@ -18,10 +18,15 @@
  * Each event is serialised once and queued to every session. A client
  * that does not read is dropped (1008, libcommon/ws.h) as soon as its
  * queue passes GW_PUSH_MAX_OUTBUF, so memory stays bounded however many
- * clients lag. Every GW_PUSH_PING_S the gateway pings each client (and
- * closes, 1008, a session whose token has expired).
+ * clients lag.
+ *
+ * A session lasts as long as its login (sessions.h): its token expiring,
+ * a logout, the account disabled or its role changed close it (1008,
+ * the reason in the close frame). Keep-alive (libcommon/ws.h): a ping
+ * every GW_PUSH_PING_S; a client that sends nothing back (no pong, no
+ * frame) within GW_PUSH_PONG_S of one is taken for dead and closed
+ * (1011), so a vanished peer does not hold a session and its queue.
  */
-#include "libcommon/clock.h"
 #include "libcommon/log.h"
 #include "libcommon/metrics.h"
 #include "libcommon/svc.h"
@@ -32,13 +37,14 @@
 #include "services/gateway/http.h"
 #include "services/gateway/livepush.h"
 #include "services/gateway/routes.h"
+#include "services/gateway/sessions.h"
 
-#include <event2/event.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #define GW_PUSH_PING_S 30
+#define GW_PUSH_PONG_S 20 /* a 1 MiB queue may be ahead of the pong */
 #define GW_PUSH_MAX_OUTBUF (1u << 20)
 #define GW_PUSH_MAX_IN 4096
 #define GW_PUSH_MAX_CLIENTS 10000
@@ -56,9 +62,9 @@ static const char *const topics[] = {
 struct client {
 	struct gw_push *p;
 	struct lc_ws *ws;
+	struct gw_live *login;       /* owned: its login, watched */
 	struct client *prev, *next;
 	unsigned mask;               /* topics wanted, bit per topics[i] */
-	int64_t exp;                 /* the token's expiry, epoch s */
 	char user[GW_USERNAME_MAX + 1];
 };
 
@@ -66,7 +72,6 @@ struct gw_push {
 	struct gw *g;
 	struct client *head;
 	unsigned n;
-	struct event *timer;         /* owned: pings */
 	uint64_t sent, dropped;
 };
 
@@ -168,6 +173,7 @@ static void on_close(struct lc_ws *ws, int code, const char *reason,
 	p->n--;
 	log_info("ws.closed", LF_S("user", c->user), LF_I("code", code),
 		 LF_S("reason", reason));
+	gw_live_unwatch(c->login);
 	free(c);
 }
 
@@ -215,19 +221,12 @@ static void on_event(const char *topic, const cJSON *data,
 			      (double)dropped);
 }
 
-static void on_tick(evutil_socket_t fd, short what, void *arg)
+/* The login behind c ended (sessions.h). */
+static void on_login_ended(void *arg, const char *why)
 {
-	struct gw_push *p = arg;
-	int64_t now = lc_clock_wall_ms() / 1000;
+	struct client *c = arg;
 
-	(void)fd;
-	(void)what;
-	for (struct client *c = p->head; c; c = c->next) {
-		if (c->exp <= now)
-			lc_ws_close(c->ws, LC_WS_POLICY, "token expired");
-		else if (lc_ws_ping(c->ws) != 0)
-			lc_ws_close(c->ws, LC_WS_POLICY, "slow client");
-	}
+	lc_ws_close(c->ws, LC_WS_POLICY, why);
 }
 
 /* ---- GET /ws ---- */
@@ -236,7 +235,9 @@ static void route_ws(struct gw_req *r)
 {
 	struct gw_push *p = r->g->push;
 	static const struct lc_ws_cbs cbs = { on_message, on_close };
-	const struct lc_ws_limits lim = { GW_PUSH_MAX_IN, GW_PUSH_MAX_OUTBUF };
+	const struct lc_ws_limits lim = { GW_PUSH_MAX_IN, GW_PUSH_MAX_OUTBUF,
+					  GW_PUSH_PING_S * 1000,
+					  GW_PUSH_PONG_S * 1000 };
 	struct client *c;
 
 	if (!p || !lc_ws_is_upgrade(r->ev)) {
@@ -250,16 +251,19 @@ static void route_ws(struct gw_req *r)
 		return;
 	}
 	c = calloc(1, sizeof(*c));
-	if (!c) {
+	if (c)
+		c->login = gw_live_watch(r, true, on_login_ended, c);
+	if (!c || !c->login) {
+		free(c);
 		gw_reply_internal(r, "out of memory");
 		return;
 	}
 	c->p = p;
 	c->mask = ALL_TOPICS;
-	c->exp = r->user.exp;
 	memcpy(c->user, r->user.username, sizeof(c->user));
 	c->ws = lc_ws_accept(r->ev, &cbs, c, &lim);
 	if (!c->ws) { /* it answered 400 or 500 itself */
+		gw_live_unwatch(c->login);
 		free(c);
 		gw_req_detach(r, 400);
 		return;
@@ -301,7 +305,6 @@ unsigned gw_push_clients(const struct gw_push *p)
 int gw_push_start(struct gw *g, char *err, size_t errlen)
 {
 	struct gw_push *p = calloc(1, sizeof(*p));
-	struct timeval tv;
 
 	if (!p) {
 		snprintf(err, errlen, "out of memory");
@@ -315,12 +318,6 @@ int gw_push_start(struct gw *g, char *err, size_t errlen)
 				 topics[i]);
 			return -1;
 		}
-	p->timer = event_new(g->svc->d.base, -1, EV_PERSIST, on_tick, p);
-	lc_clock_tv(&tv, GW_PUSH_PING_S * 1000);
-	if (!p->timer || event_add(p->timer, &tv) != 0) {
-		snprintf(err, errlen, "cannot start the /ws ping timer");
-		return -1;
-	}
 	return 0;
 }
 
@@ -328,8 +325,6 @@ void gw_push_free(struct gw_push *p)
 {
 	if (!p)
 		return;
-	if (p->timer)
-		event_free(p->timer);
 	/* Sessions are gone: the HTTP server closed them before. */
 	for (struct client *c = p->head, *next; c; c = next) {
 		next = c->next;

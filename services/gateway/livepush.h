@@ -10,8 +10,8 @@
 struct gw;
 struct gw_push;
 
-/* Subscribe to the streamed topics (gw->events must exist) and start the
- * keep-alive timer. 0, or -1 with err. */
+/* Subscribe to the streamed topics (gw->events must exist; gw->lives
+ * started, sessions.h). 0, or -1 with err. */
 int gw_push_start(struct gw *g, char *err, size_t errlen)
 	__attribute__((warn_unused_result));
 

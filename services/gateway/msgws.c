@@ -1,4 +1,4 @@
-/* FreqUI's message websocket relayed to the bot's. */
+/* FreqUI's message websocket relayed to the bot's (msgws.h). */
 #include "services/gateway/msgws.h"
 
 #include "libcommon/log.h"
@@ -9,6 +9,7 @@
 #include "services/gateway/gateway.h"
 #include "services/gateway/http.h"
 #include "services/gateway/routes_table.h"
+#include "services/gateway/sessions.h"
 #include "services/gateway/wsclient.h"
 
 #include <event2/buffer.h>
@@ -21,6 +22,8 @@
 #define CLIENT_MAX_MESSAGE (64u << 10)   /* FreqUI sends small requests */
 #define CLIENT_MAX_OUTBUF (32u << 20)    /* analyzed_df can be large */
 #define BOT_MAX_MESSAGE (16u << 20)
+#define CLIENT_PING_MS 30000
+#define CLIENT_PONG_MS 60000  /* 32 MiB may be queued ahead of the pong */
 
 struct session {
 	struct gw *g;
@@ -28,6 +31,7 @@ struct session {
 	struct gw_upreq *login;    /* the bot token request in flight */
 	struct gw_wsc *up;         /* the bot's websocket */
 	struct lc_ws *down;        /* the client's websocket */
+	struct gw_live *watch;     /* owned: the client's login, watched */
 	int64_t id;
 	char host[254];
 	int port;
@@ -95,8 +99,18 @@ static void down_close(struct lc_ws *ws, int code, const char *reason,
 	if (s->up)
 		gw_wsc_close(s->up, code >= 1000 && code < 1004 ? code : 1000,
 			     NULL);
+	gw_live_unwatch(s->watch);
 	unlink_session(s);
 	free(s);
+}
+
+/* The client's login ended (sessions.h): down_close closes the bot's
+ * side in turn. */
+static void on_login_ended(void *arg, const char *why)
+{
+	struct session *s = arg;
+
+	lc_ws_close(s->down, LC_WS_POLICY, why);
 }
 
 static void up_message(struct gw_wsc *c, int opcode, const char *data,
@@ -117,7 +131,8 @@ static void up_open(struct gw_wsc *c, void *arg)
 	struct gw_req *r = s->r;
 	static const struct lc_ws_cbs cbs = { down_message, down_close };
 	const struct lc_ws_limits lim = { CLIENT_MAX_MESSAGE,
-					  CLIENT_MAX_OUTBUF };
+					  CLIENT_MAX_OUTBUF, CLIENT_PING_MS,
+					  CLIENT_PONG_MS };
 
 	(void)c;
 	r->state = NULL; /* the session now lives with its connections */
@@ -131,6 +146,11 @@ static void up_open(struct gw_wsc *c, void *arg)
 		free(s);
 		return;
 	}
+	/* Not until the token's expiry: FreqUI reconnects with the same
+	 * access token (15 min), so that would end its stream for good. */
+	s->watch = gw_live_watch(r, false, on_login_ended, s);
+	if (!s->watch)
+		lc_ws_close(s->down, LC_WS_INTERNAL, "out of memory");
 	gw_req_detach(r, 101);
 	log_info("frequi.ws_open", LF_I("strategy_id", s->id));
 }

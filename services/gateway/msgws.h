@@ -12,7 +12,11 @@
  * to the upgrade request, which FreqUI retries. Then whole messages are
  * relayed both ways; either side closing closes the other. The client's
  * side is libcommon/ws.h (bounded output: a FreqUI that does not read is
- * dropped with 1008), the bot's side wsclient.h.
+ * dropped with 1008; pinged every 30 s, a FreqUI silent for 60 s after a
+ * ping is dropped with 1011), the bot's side wsclient.h. The client's
+ * login is watched (sessions.h): logout everywhere, a password or role
+ * change, the account disabled end the session (1008). The access
+ * token's own expiry does not: FreqUI reconnects with the same token.
  */
 struct gw;
 struct gw_req;

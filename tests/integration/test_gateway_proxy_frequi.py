@@ -2,14 +2,16 @@
 bot would, through nginx, against real ftsim bots started by the
 supervisor — login with the BTC Watcher account (HTTP Basic, body {}),
 bot-scoped tokens, refresh, FreqUI's calls, viewer vs trader, and the
-message WebSocket relayed to the bot."""
+message WebSocket relayed to the bot, which ends with its login."""
 import base64
 import json
+import time
 
 import pytest
 
-from test_gateway_proxy_support import WS, front  # noqa: F401
-from test_gateway_support import PASSWORD, claims_of, is_error
+from test_gateway_proxy_support import WS, WS_CHECK_S, front  # noqa: F401
+from test_gateway_support import (PASSWORD, claims_of, is_error,
+                                  make_token)
 
 # What FreqUI calls after a login (FREQTRADE.md section 8).
 FREQUI_CALLS = ("ping", "show_config", "status", "locks", "profit_all",
@@ -167,3 +169,41 @@ def test_message_websocket_refusals(front, bots):  # noqa: F811
     # not an upgrade
     is_error(front.api("GET", f"/bots/{a}/api/v1/message/ws?token={access}"),
              400, "bad_request")
+
+
+def whitelist_answers(ws):
+    ws.send({"type": "whitelist", "data": ""})
+    wl = ws.recv_until(lambda m: m.get("type") == "whitelist")
+    assert wl["data"] == ["BTC/USDT", "ETH/USDT"]
+
+
+def test_message_websocket_ends_with_its_login(front, bots):  # noqa: F811
+    """Logout everywhere ends the relayed session within the check
+    interval; the access token's own expiry does not (FreqUI reconnects
+    with the same token, so ending there would end its stream)."""
+    a, _ = bots
+    front.make_user("ui-ws", "viewer")
+    access, _ = tokens(front, a, "ui-ws")
+    ws = WS(front.port, f"/bots/{a}/api/v1/message/ws?token={access}")
+    assert ws.accepted, (ws.status, ws.body)
+    whitelist_answers(ws)
+    claims = claims_of(tokens(front, a)[0])  # viewer1's
+    claims["exp"] = int(time.time()) + 2
+    soon = make_token(claims)  # signed with the gateway's key
+    kept = WS(front.port, f"/bots/{a}/api/v1/message/ws?token={soon}")
+    assert kept.accepted, (kept.status, kept.body)
+
+    r = front.api("POST", "/api/v1/auth/logout?all=true",
+                  token=front.token("ui-ws", PASSWORD))
+    assert r.status == 204, r
+    t0 = time.monotonic()
+    code, reason = ws.close_frame(WS_CHECK_S + 10)
+    assert (code, reason) == (1008, "the token has been revoked; log in "
+                              "again")
+    assert time.monotonic() - t0 < WS_CHECK_S + 4
+    ws.s.close()
+    # past its expiry and a few checks, the other one still relays
+    while time.time() < claims["exp"] + 3 * WS_CHECK_S:
+        time.sleep(0.2)
+    whitelist_answers(kept)
+    kept.close()

@@ -29,6 +29,7 @@ from test_gateway_support import (ADMIN, CLEAN_SQL, PASSWORD, Stack,
 FTSIM = os.path.join(BUILD, "ftsim")
 NGINX_SH = os.path.join(ROOT, "scripts", "lib", "nginx.sh")
 PROXY_TIMEOUT = 2  # system.gateway.proxy_timeout in these tests (s)
+WS_CHECK_S = 1  # system.gateway.ws_auth_check_interval in these tests
 GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 
@@ -162,6 +163,7 @@ def make_front(tmp_path_factory, command=None):
     set_yaml(y, "startup_timeout", 20)
     set_yaml(y, "shutdown_timeout", 5)
     set_yaml(y, "proxy_timeout", PROXY_TIMEOUT)
+    set_yaml(y, "ws_auth_check_interval", WS_CHECK_S)
     yield from _run(tmp, confdir, ports, _module_env(tmp), pg_dsn)
 
 
@@ -339,6 +341,24 @@ class WS:
                                            time.monotonic()))
             if op == 8:
                 return struct.unpack("!H", data[:2])[0] if data else 1005
+
+    def close_frame(self, timeout=10):
+        """Read (answering pings) until the server's close frame;
+        (code, reason). Raises if it does not come within timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise AssertionError("no close frame in time")
+            try:
+                op, data = self.recv_frame(left)
+            except socket.timeout:
+                raise AssertionError("no close frame in time")
+            if op == 9:
+                self.send_frame(data, opcode=10)
+            if op == 8:
+                code = struct.unpack("!H", data[:2])[0] if data else 1005
+                return code, data[2:].decode()
 
     def close(self):
         try:

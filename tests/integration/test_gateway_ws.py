@@ -1,7 +1,9 @@
 """Live push at /ws through nginx: token auth, the welcome / ping /
 subscribe messages, a signal a real bot's webhook produced (supervisor ->
 ftsim -> signal-ingest -> signal.new -> gateway -> /ws), strategy.state,
-and a client that does not read being dropped while others carry on.
+a client that does not read being dropped while others carry on, and a
+session ending with its login (logout, account disabled, role changed,
+token expired) within system.gateway.ws_auth_check_interval.
 
 Events the stack has no daemon for yet (system.status comes from the
 monitor) are published by a small pub0 server written against nng's TCP
@@ -15,9 +17,14 @@ import time
 
 import pytest
 
-from conftest import http_get, wait_for
-from test_gateway_proxy_support import WS, front  # noqa: F401
-from test_gateway_support import make_token
+from conftest import http_get, psql, wait_for
+from test_gateway_proxy_support import WS, WS_CHECK_S, front  # noqa: F401
+from test_gateway_support import PASSWORD, claims_of, make_token
+
+# How long after the change a session may take to end: the interval,
+# the one-second sweep that starts the checks, the query and nginx, with
+# room for a loaded machine. Far below "never".
+ENDS_WITHIN = WS_CHECK_S + 4
 
 
 class Pub:
@@ -221,3 +228,83 @@ def test_shutdown_with_sessions_and_requests_in_flight(front):  # noqa
     front.tokens["viewer"] = front.token("viewer1", "Passw0rd!x")
     front.tokens["trader"] = front.token("trader1", "Passw0rd!x")
     front.stop_bot(sid)
+
+
+# ---- a session lasts as long as its login ----
+
+def user_session(front, name, role="viewer"):  # noqa: F811
+    """A new account, its token and an open /ws session on it."""
+    u = front.make_user(name, role)
+    token = front.token(name, PASSWORD)
+    c = ws(front, token)
+    assert c.recv()["type"] == "welcome"
+    return u, token, c
+
+
+def ends(c, want_reason):
+    """c gets a 1008 close naming want_reason within ENDS_WITHIN s."""
+    t0 = time.monotonic()
+    code, reason = c.close_frame(ENDS_WITHIN + 5)
+    took = time.monotonic() - t0
+    assert (code, reason) == (1008, want_reason), (code, reason)
+    assert took < ENDS_WITHIN, took
+    c.s.close()
+
+
+def still_open(c):
+    """c answers after a few more check intervals."""
+    time.sleep(3 * WS_CHECK_S)  # checks run meanwhile; none may end it
+    c.send({"type": "ping"})
+    assert c.recv() == {"type": "pong"}
+
+
+def test_logout_ends_that_session_only(front):  # noqa: F811
+    _, token, c = user_session(front, "ws-logout")
+    # the same account logged in twice: the other login stays
+    other = ws(front, front.token("ws-logout", PASSWORD))
+    assert other.recv()["type"] == "welcome"
+    r = front.api("POST", "/api/v1/auth/logout", token=token)
+    assert r.status == 204, r
+    ends(c, "the token has been revoked; log in again")
+    still_open(other)
+    r = front.api("POST", "/api/v1/auth/logout?all=true",
+                  token=front.token("ws-logout", PASSWORD))
+    assert r.status == 204, r
+    ends(other, "the token has been revoked; log in again")
+
+
+def test_disabling_the_account_ends_its_sessions(front):  # noqa: F811
+    u, _, c = user_session(front, "ws-disabled")
+    _, _, bystander = user_session(front, "ws-bystander")
+    r = front.api("POST", f"/api/v1/users/{u['id']}/disable",
+                  role="admin")
+    assert r.status == 200, r
+    ends(c, "the account is disabled")
+    still_open(bystander)
+    bystander.close()
+
+
+def test_a_role_change_ends_the_session(front):  # noqa: F811
+    u, _, c = user_session(front, "ws-role")
+    r = front.api("PUT", f"/api/v1/users/{u['id']}/role",
+                  {"role": "trader"}, role="admin")
+    assert r.status == 200, r
+    ends(c, "the token has been revoked; log in again")
+    # a role changed in SQL, without the API (token_version unchanged)
+    u, _, c = user_session(front, "ws-role-sql")
+    psql(front.pg_dsn, "UPDATE users SET role = 'trader' "
+         f"WHERE id = {u['id']}")
+    ends(c, "the account's role changed")
+
+
+def test_the_token_expiring_ends_the_session(front):  # noqa: F811
+    front.make_user("ws-expiry", "viewer")
+    claims = claims_of(front.token("ws-expiry", PASSWORD))
+    claims["exp"] = int(time.time()) + 3
+    token = make_token(claims)  # signed with the gateway's key
+    c = ws(front, token)
+    assert c.recv()["type"] == "welcome"
+    code, reason = c.close_frame(3 + ENDS_WITHIN)
+    assert (code, reason) == (1008, "token expired")
+    assert time.time() >= claims["exp"]
+    c.s.close()

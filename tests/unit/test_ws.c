@@ -202,6 +202,8 @@ struct cli {
 	bool eof;                   /* the server closed its side */
 	bool reply_close;           /* answer a close frame with one */
 	bool keep_open;             /* do not shut down on the server's EOF */
+	bool answer_pings;          /* pong every ping, as browsers do */
+	int pings;                  /* pings received */
 	struct frame fr[MAX_FRAMES];
 	int nfr;
 	size_t bytes;               /* frame payload bytes received */
@@ -291,6 +293,11 @@ static bool cli_ws_frame(struct cli *c, struct evbuffer *in)
 	evbuffer_remove(in, fr.data, fr.len);
 	fr.data[fr.len] = '\0';
 	c->bytes += fr.len;
+	if (fr.op == 0x9) {
+		c->pings++;
+		if (c->answer_pings)
+			cli_frame(c, 0x8A, fr.data, fr.len, true);
+	}
 	if (fr.op == 0x8 && c->reply_close) {
 		c->reply_close = false;
 		cli_frame(c, 0x88, fr.data, fr.len, true);
@@ -1004,14 +1011,21 @@ static void slow_client(void **state)
 {
 	struct fx *f = *state;
 	f->limits.max_outbuf = 256u << 10;
-	/* one that reads, to show the push alone is not the problem */
+	/* one that reads, to show the push alone is not the problem; it
+	 * takes whatever the kernel has at each turn (a bufferevent reads
+	 * 16 KiB a turn by default: on a loaded machine, with turns far
+	 * apart, that fell behind the 32 MB/s push and got it dropped) */
 	struct cli *fast = cli_new(f, 0);
+	assert_int_equal(bufferevent_set_max_single_read(fast->bev,
+							 4u << 20),
+			 0);
 	cli_upgrade(fast, "/ws-push", RFC_KEY, "13");
 	WAIT(f, fast->ws && f->opened == 1, 5000);
 	struct cli *c = cli_new(f, 4096);
 	cli_upgrade(c, "/ws-push", RFC_KEY, "13");
 	bufferevent_disable(c->bev, EV_READ); /* never reads */
-	WAIT(f, f->closed == 1, 20000);
+	WAIT(f, f->opened == 2 && f->conns[1]->closes == 1, 20000);
+	assert_int_equal(f->closed, 1); /* that one only */
 	struct sconn *s = f->conns[1];
 	assert_int_equal(s->closes, 1);
 	assert_int_equal(s->code, 1008);
@@ -1167,6 +1181,81 @@ static void server_freed_with_open_sessions(void **state)
 		assert_int_equal(f->conns[i]->closes, 1);
 }
 
+/* ---- keep-alive ---- */
+
+/* Long enough that a loaded machine stalling this process (client and
+ * server alike) for a moment does not make a live peer look dead. */
+#define PING_MS 400
+#define PONG_MS 300
+
+/* Index of the first frame of op, or -1. */
+static int find_op(const struct cli *c, int op)
+{
+	for (int i = 0; i < c->nfr; i++)
+		if (c->fr[i].op == op)
+			return i;
+	return -1;
+}
+
+/* A peer that answers pings stays however long; one that sends nothing
+ * after a ping is closed (1011) once the wait is over, not before. */
+static void keepalive(void **state)
+{
+	struct fx *f = *state;
+	f->limits.ping_interval_ms = PING_MS;
+	f->limits.pong_timeout_ms = PONG_MS;
+	struct cli *live = cli_open(f, "/ws");
+	live->answer_pings = true;
+	int64_t t0 = lc_clock_mono_ms();
+	struct cli *dead = cli_open(f, "/ws");
+	struct sconn *sd = f->conns[1];
+	WAIT(f, sd->closes == 1, 5000);
+	int64_t took = lc_clock_mono_ms() - t0;
+	assert_true(took >= PING_MS + PONG_MS - 5);
+	assert_int_equal(sd->code, 1011);
+	assert_string_equal(sd->reason, "keepalive ping timeout");
+	/* it saw the ping, then our close frame with the same code */
+	WAIT(f, dead->eof, 5000);
+	int ci = find_op(dead, 0x8);
+	assert_true(ci > find_op(dead, 0x9) && find_op(dead, 0x9) >= 0);
+	assert_int_equal(frame_code(&dead->fr[ci]), 1011);
+	/* meanwhile the one that answers is pinged again and again */
+	WAIT(f, live->pings >= 4, 5000);
+	assert_int_equal(f->conns[0]->closes, 0);
+	cli_text(live, "still here");
+	WAIT(f, find_op(live, 0x1) >= 0, 5000);
+	/* once it stops answering, it goes too */
+	live->answer_pings = false;
+	WAIT(f, f->conns[0]->closes == 1, 5000);
+	assert_int_equal(f->conns[0]->code, 1011);
+	cli_free(live);
+	cli_free(dead);
+}
+
+/* Any frame proves the peer alive, not only a pong. */
+static void keepalive_any_frame(void **state)
+{
+	struct fx *f = *state;
+	f->limits.ping_interval_ms = PING_MS;
+	f->limits.pong_timeout_ms = PONG_MS;
+	struct cli *c = cli_open(f, "/ws");
+	int64_t end = lc_clock_mono_ms() + 4 * PING_MS;
+	while (lc_clock_mono_ms() < end) {
+		cli_frame(c, 0x82, "", 0, true); /* echoed, not a pong */
+		settle(f, 25);
+	}
+	assert_int_equal(f->conns[0]->closes, 0);
+	assert_true(c->pings >= 3);
+	/* off (the default): never a ping, an idle peer is kept */
+	f->limits.ping_interval_ms = 0;
+	struct cli *idle = cli_open(f, "/ws");
+	settle(f, 3 * (PING_MS + PONG_MS));
+	assert_int_equal(idle->pings, 0);
+	assert_int_equal(f->conns[1]->closes, 0);
+	cli_free(c);
+	cli_free(idle);
+}
+
 int main(void)
 {
 	signal(SIGPIPE, SIG_IGN);
@@ -1187,6 +1276,8 @@ int main(void)
 		T(no_evhttp_timeouts),
 		T(many_connections),
 		T(server_freed_with_open_sessions),
+		T(keepalive),
+		T(keepalive_any_frame),
 	};
 #undef T
 	return cmocka_run_group_tests(tests, NULL, NULL);
