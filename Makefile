@@ -14,7 +14,7 @@ CC       := gcc
 MAKEFLAGS += -j2 --no-builtin-rules
 
 PKGS     := libevent libevent_pthreads libcurl libcjson libpq hiredis yaml-0.1 \
-            libjwt libcrypto
+            libjwt libcrypto nettle
 WARN     := -Wall -Wextra -Werror -Wmissing-prototypes -Wstrict-prototypes \
             -Wold-style-definition -Wpointer-arith -Wformat=2 -Wshadow \
             -Wundef -Wvla -Wwrite-strings -fno-common
@@ -23,6 +23,12 @@ CFLAGS   += -std=c11 -D_GNU_SOURCE -pthread $(WARN) -I. -I$(BUILD)/gen \
             -DBTCW_VERSION='"$(VERSION)"' \
             $(shell pkg-config --cflags $(PKGS))
 LDLIBS   := $(shell pkg-config --libs $(PKGS)) -lnng -largon2 -pthread -lm
+# A daemon may have its own link line (LDLIBS_<name>), without what it
+# does not use: the sanitizer builds link without --as-needed, and what
+# is linked costs every process RSS. ftsim runs up to 999 times: nettle
+# for its JWTs and libcommon's WebSocket accept key; OpenSSL for https
+# webhooks is loaded at run time (tls.c).
+LDLIBS_ftsim := $(shell pkg-config --libs libevent libcjson nettle) -lm
 ifneq ($(SANITIZE),)
 CFLAGS   += -fsanitize=$(SANITIZE) -fno-omit-frame-pointer \
             -fno-sanitize-recover=all
@@ -74,7 +80,7 @@ $(BUILD)/libcommon.a: $(LIB_OBJ)
 define service_rule
 $(BUILD)/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard services/$(1)/*.c)) $(BUILD)/libcommon.a
 	@$$(if $$(Q),echo "  LINK    $$@")
-	$$(Q)$$(CC) $$(LDFLAGS) $$^ $$(LDLIBS) -o $$@
+	$$(Q)$$(CC) $$(LDFLAGS) $$^ $$(or $$(LDLIBS_$(1)),$$(LDLIBS)) -o $$@
 endef
 $(foreach s,$(SERVICES),$(eval $(call service_rule,$(s))))
 

@@ -57,7 +57,8 @@
 #include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/http.h>
-#include <openssl/evp.h>
+#include <nettle/base64.h>
+#include <nettle/sha1.h>
 
 #include "libcommon/buf.h"
 #include "libcommon/clock.h"
@@ -621,16 +622,18 @@ bool lc_ws_is_upgrade(struct evhttp_request *req)
 static int accept_key(const char *key, char *out)
 {
 	char in[KEY_LEN + sizeof(WS_GUID)];
-	unsigned char md[EVP_MAX_MD_SIZE];
-	unsigned int mdlen = 0;
+	uint8_t md[SHA1_DIGEST_SIZE];
+	struct sha1_ctx c;
+	struct base64_encode_ctx e;
 	int n = snprintf(in, sizeof(in), "%s%s", key, WS_GUID);
-	if (EVP_Digest(in, (size_t)n, md, &mdlen, EVP_sha1(), NULL) != 1 ||
-	    mdlen != 20)
-		return -1;
-	return EVP_EncodeBlock((unsigned char *)out, md, (int)mdlen) ==
-			       ACCEPT_LEN
-		       ? 0
-		       : -1;
+	sha1_init(&c);
+	sha1_update(&c, (size_t)n, (const uint8_t *)in);
+	sha1_digest(&c, sizeof(md), md);
+	base64_encode_init(&e);
+	size_t k = base64_encode_update(&e, out, sizeof(md), md);
+	k += base64_encode_final(&e, out + k);
+	out[k] = '\0';
+	return k == ACCEPT_LEN ? 0 : -1;
 }
 
 /* Refuse the upgrade with a JSON error; evhttp keeps serving. */

@@ -10,6 +10,7 @@ PKGS=(
   # libraries (headers)
   libevent-dev libcurl4-openssl-dev libcjson-dev libpq-dev libhiredis-dev
   libyaml-dev libnng-dev libcmocka-dev libjwt-dev libssl-dev libargon2-dev
+  nettle-dev
   # tools and servers
   nng-utils postgresql-15 postgresql-client-15 redis-server redis-tools
   curl procps iproute2 python3 python3-pytest python3-jsonschema

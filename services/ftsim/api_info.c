@@ -306,8 +306,8 @@ void h_whitelist(struct ft_req *rq)
 	struct ft_app *app = rq->app;
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddItemToObject(o, "whitelist",
-	                      cJSON_Duplicate(app->cfg.whitelist, 1));
-	json_add_int(o, "length", cJSON_GetArraySize(app->cfg.whitelist));
+	                      cJSON_Duplicate(app->active_wl, 1));
+	json_add_int(o, "length", cJSON_GetArraySize(app->active_wl));
 	cJSON_AddItemToObject(o, "method", methods(app));
 	reply_json(rq, 200, o);
 }

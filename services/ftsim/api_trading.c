@@ -383,10 +383,14 @@ void h_profit(struct ft_req *rq)
 	reply_json(rq, 200, stats_profit(rq->app));
 }
 
+/* ProfitAll: long and short are filled in futures mode only; spot (all
+ * ftsim simulates) leaves the model's defaults, null. */
 void h_profit_all(struct ft_req *rq)
 {
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddItemToObject(o, "all", stats_profit(rq->app));
+	cJSON_AddNullToObject(o, "long");
+	cJSON_AddNullToObject(o, "short");
 	reply_json(rq, 200, o);
 }
 

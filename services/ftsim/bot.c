@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "libcommon/clock.h"
@@ -21,6 +22,7 @@
 
 #define LOG_W "freqtrade.worker"
 #define LOG_B "freqtrade.freqtradebot"
+#define LOG_PL "freqtrade.plugins.pairlistmanager"
 #define MIN_STAKE 5.0 /* an exchange's minimum order value */
 
 static void on_tick(evutil_socket_t fd, short what, void *arg);
@@ -58,6 +60,12 @@ int bot_init(struct ft_app *app)
 	cJSON_Delete(app->blacklist);
 	app->blacklist = c->blacklist ? cJSON_Duplicate(c->blacklist, 1)
 	                              : cJSON_CreateArray();
+	/* PairListManager starts from the configured list; the first
+	 * iteration's refresh applies the blacklist */
+	cJSON_Delete(app->active_wl);
+	app->active_wl = cJSON_Duplicate(c->whitelist, 1);
+	/* a new strategy object has seen no candle yet */
+	memset(app->candle_seen, 0, sizeof(app->candle_seen));
 	app->state =
 	        c->initial_state == FT_NONE ? FT_STOPPED : c->initial_state;
 	struct lc_buf wl;
@@ -81,6 +89,8 @@ void bot_release(struct ft_app *app)
 	bot_stop_worker(app);
 	cJSON_Delete(app->blacklist);
 	app->blacklist = NULL;
+	cJSON_Delete(app->active_wl);
+	app->active_wl = NULL;
 }
 
 void bot_start_worker(struct ft_app *app)
@@ -464,11 +474,148 @@ static void sample_wallet(struct ft_app *app, int64_t now)
 	app->nhistoric++;
 }
 
+/* ---- pairlist and candles ---- */
+
+static bool listed(const cJSON *list, const char *pair)
+{
+	const cJSON *e;
+	cJSON_ArrayForEach (e, list)
+		if (cJSON_IsString(e) && strcmp(e->valuestring, pair) == 0)
+			return true;
+	return false;
+}
+
+/* A list of pairs as Python prints it: ['BTC/USDT', 'ETH/USDT'] */
+static char *py_list(const cJSON *list)
+{
+	struct lc_buf b;
+	const cJSON *e;
+	int rc = 0;
+	lc_buf_init(&b, 65536);
+	rc |= lc_buf_append_str(&b, "[");
+	cJSON_ArrayForEach (e, list)
+		rc |= lc_buf_printf(&b, "%s'%s'", e == list->child ? "" : ", ",
+		                    e->valuestring);
+	rc |= lc_buf_append_str(&b, "]");
+	char *s = rc == 0 ? lc_buf_detach(&b, NULL) : NULL;
+	lc_buf_release(&b);
+	return s;
+}
+
+/* _refresh_active_whitelist: the configured pairs minus the blacklist,
+ * plus the pairs of open trades; a WHITELIST message when it changed. */
+static void refresh_whitelist(struct ft_app *app)
+{
+	cJSON *wl = cJSON_CreateArray();
+	const cJSON *p;
+	cJSON_ArrayForEach (p, app->cfg.whitelist) {
+		const char *pair = p->valuestring;
+		if (!listed(app->blacklist, pair))
+			cJSON_AddItemToArray(wl, cJSON_CreateString(pair));
+		else if (listed(app->active_wl, pair))
+			ftlog(FTL_WARNING, LOG_PL,
+			      "Pair %s in your blacklist. Removing it from "
+			      "whitelist...",
+			      pair);
+	}
+	for (size_t i = 0; i < app->book.n; i++) {
+		const char *name = app->mk.pairs[app->book.t[i].pair].name;
+		if (app->book.t[i].is_open && !listed(wl, name))
+			cJSON_AddItemToArray(wl, cJSON_CreateString(name));
+	}
+	if (cJSON_Compare(wl, app->active_wl, true)) {
+		cJSON_Delete(wl);
+		return;
+	}
+	cJSON_Delete(app->active_wl);
+	app->active_wl = wl;
+	struct ft_msg *m = msg_new(MSG_WHITELIST);
+	char *repr = py_list(wl), *js = cJSON_PrintUnformatted(wl);
+	msg_add_str(m, "data", repr ? repr : "[]");
+	msg_add_str(m, "data_json", js ? js : "[]");
+	free(repr);
+	free(js);
+	rpc_send(app, m);
+}
+
+/* A (pair, timeframe, candle_type) key as JSON and as Python. */
+static void pair_key(struct ft_app *app, size_t pair, char *js, char *py,
+                     size_t n)
+{
+	const char *name = app->mk.pairs[pair].name;
+	snprintf(js, n, "[\"%s\",\"%s\",\"spot\"]", name,
+	         app->cfg.timeframe);
+	snprintf(py, n, "('%s', '%s', <CandleType.SPOT: 'spot'>)", name,
+	         app->cfg.timeframe);
+}
+
+/* DataProvider._emit_df for a new candle: ANALYZED_DF with the closed
+ * candle (dataframe.tail(1)), then NEW_CANDLE with the pair's key. */
+static void emit_candle(struct ft_app *app, size_t pair, int64_t candle_s)
+{
+	char kj[MK_NAME_LEN + 64], kp[MK_NAME_LEN + 64], la[48], lp[120];
+	int64_t now = ft_now_us();
+	pair_key(app, pair, kj, kp, sizeof(kj));
+	fmt_date_str(la, now, true);
+	la[10] = 'T'; /* orjson's datetime */
+	struct tm tm;
+	time_t secs = (time_t)(now / 1000000);
+	gmtime_r(&secs, &tm);
+	snprintf(lp, sizeof(lp),
+	         "datetime.datetime(%d, %d, %d, %d, %d, %d, %d, "
+	         "tzinfo=datetime.timezone.utc)",
+	         tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	         tm.tm_min, tm.tm_sec, (int)(now % 1000000));
+	char *df = msgws_frame_json(app, pair, 1, candle_s);
+	cJSON *data = cJSON_CreateObject();
+	cJSON_AddRawToObject(data, "key", kj);
+	cJSON *f = cJSON_AddObjectToObject(data, "df");
+	cJSON_AddStringToObject(f, "__type__", "dataframe");
+	cJSON_AddStringToObject(f, "__value__", df ? df : "{}");
+	cJSON_AddStringToObject(data, "la", la);
+	char *js = cJSON_PrintUnformatted(data);
+	cJSON_Delete(data);
+	free(df);
+	char repr[512];
+	snprintf(repr, sizeof(repr),
+	         "{'key': %s, 'df': <DataFrame: 1 rows x 6 columns>, "
+	         "'la': %s}",
+	         kp, lp);
+	struct ft_msg *m = msg_new(MSG_ANALYZED_DF);
+	msg_add_str(m, "data", repr);
+	msg_add_str(m, "data_json", js ? js : "{}");
+	free(js);
+	rpc_send(app, m);
+	m = msg_new(MSG_NEW_CANDLE);
+	msg_add_str(m, "data", kp);
+	msg_add_str(m, "data_json", kj);
+	rpc_send(app, m);
+}
+
+/* strategy.analyze(active_pair_whitelist) with process_only_new_candles:
+ * a pair's dataframe is analysed (and emitted) when its last closed
+ * candle is one the strategy has not seen. */
+static void analyze(struct ft_app *app, int64_t now_s)
+{
+	int tf = app->cfg.tf_secs;
+	int64_t closed = now_s - now_s % tf - tf;
+	const cJSON *p;
+	cJSON_ArrayForEach (p, app->active_wl) {
+		int i = market_find(&app->mk, p->valuestring);
+		if (i < 0 || app->candle_seen[i] == closed)
+			continue;
+		app->candle_seen[i] = closed;
+		emit_candle(app, (size_t)i, closed);
+	}
+}
+
 /* FreqtradeBot.process */
 static void process(struct ft_app *app)
 {
 	int64_t now = ft_now_us();
 	market_advance(&app->mk, now / 1000000);
+	refresh_whitelist(app);
+	analyze(app, now / 1000000);
 	size_t closed_before = app->book.n - book_open_count(&app->book);
 	manage_open(app, now);
 	if (app->state == FT_RUNNING)

@@ -8,7 +8,7 @@
  *
  * One libevent loop runs everything: the REST API and message WebSocket
  * (evhttp), the worker tick (a timer at process_throttle_secs), webhooks
- * (libcurl multi on the loop) and signals. Nothing blocks it.
+ * (evhttp's client, evdns) and signals. Nothing blocks it.
  */
 #include <stdbool.h>
 #include <stddef.h>
@@ -27,7 +27,7 @@ struct event_base;
 struct event;
 struct evhttp;
 struct evhttp_request;
-struct lc_curl;
+struct bufferevent;
 
 /* The bot's states (enums/state.py), shown lowercase. */
 enum ft_state {
@@ -292,17 +292,21 @@ struct ft_app {
 	int64_t last_process_us;   /* 0: never */
 	int64_t bot_start_us;      /* first start (or first trade) */
 	int64_t startup_us;        /* this process' last startup() */
-	int64_t last_candle;       /* for new_candle messages */
+	/* the last closed candle seen per market pair (open time, s): a
+	 * newer one means analyzed_df and new_candle messages */
+	int64_t candle_seen[MK_MAX_PAIRS];
 	uint64_t rng;
 	struct market mk;
 	struct ft_book book;
 	cJSON *blacklist;        /* owned list of pair strings */
+	/* active_pair_whitelist: the whitelist without blacklisted pairs,
+	 * plus the pairs of open trades (refreshed by each iteration) */
+	cJSON *active_wl;
 	double historic[256][2]; /* (time s, wallet) samples */
 	size_t nhistoric;
 	/* rpc (rpc.c, webhook.c) */
 	struct ft_rpc *rpc;
 	struct ft_wh *wh;
-	struct lc_curl *curl;
 	/* api (api.c) and websocket (msgws.c) */
 	struct ft_api *api;
 	struct ft_wsclient *ws;
@@ -367,6 +371,16 @@ void webhook_send(struct ft_app *app, const struct ft_msg *m,
                   void (*done)(struct ft_app *app));
 void webhook_abort(struct ft_app *app);
 
+/* ---- tls.c: https for webhooks (OpenSSL loaded on first use) ---- */
+
+/* A TLS client bufferevent (no socket yet) verifying host, or NULL with
+ * the reason in err. */
+struct bufferevent *tls_bufferevent(struct event_base *base,
+                                    const char *host, char *err, size_t n);
+/* The OpenSSL error that ended bev's connection, if any. */
+bool tls_error(struct bufferevent *bev, char *out, size_t n);
+void tls_release(void);
+
 /* ---- api.c ---- */
 
 /* Bind and serve the REST API. 0, or -1 when the port cannot be bound
@@ -381,6 +395,10 @@ void api_stop(struct ft_app *app);
 void msgws_handle(struct ft_app *app, struct evhttp_request *req,
                   const char *token);
 void msgws_publish(struct ft_app *app, const struct ft_msg *m);
+/* The last limit candles of a market pair up to the one containing
+ * at_s, as pandas' to_json(orient="split"). Caller frees. */
+char *msgws_frame_json(struct ft_app *app, size_t pair, size_t limit,
+                       int64_t at_s);
 void msgws_close_all(struct ft_app *app);
 
 /* ---- auth.c ---- */

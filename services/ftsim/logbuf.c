@@ -2,8 +2,8 @@
  * logbuf: FreqTrade's logging. Lines "<asctime> - <logger> - <LEVEL> -
  * <message>" go to stderr and to the --logfile (rotated at 10 MB, 10
  * backups, like its RotatingFileHandler), and the last records stay in a
- * buffer of 1000 that keeps its newest 500 when full (loggers/__init__.py
- * FTBufferingHandler), for GET /api/v1/logs.
+ * buffer of 1000 that keeps its newest 500 when full (loggers/
+ * buffering_handler.py FTBufferingHandler), for GET /api/v1/logs.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -103,9 +103,13 @@ static void write_all(int fd, const char *p, size_t n)
 	}
 }
 
+/* BufferingHandler.emit: append, then flush once full; FreqTrade's
+ * flush keeps the newest half. So 1000 records are never shown: the
+ * 1000th leaves 500. */
 static void keep(double created, const char *name, int level, char *msg)
 {
-	if (L.n == BUF_CAP) { /* flush: keep the newest half */
+	L.buf[L.n++] = (struct record){ created, name, level, msg };
+	if (L.n == BUF_CAP) {
 		size_t half = BUF_CAP / 2;
 		for (size_t i = 0; i < BUF_CAP - half; i++)
 			free(L.buf[i].msg);
@@ -113,7 +117,6 @@ static void keep(double created, const char *name, int level, char *msg)
 		        half * sizeof(L.buf[0]));
 		L.n = half;
 	}
-	L.buf[L.n++] = (struct record){ created, name, level, msg };
 }
 
 static void emit(int level, const char *name, char *msg)

@@ -20,7 +20,6 @@
 #include <unistd.h>
 
 #include "libcommon/clock.h"
-#include "libcommon/curl.h"
 #include "services/ftsim/ftsim.h"
 
 #define LOG_MAIN "freqtrade"
@@ -312,10 +311,6 @@ static int setup(struct ft_app *app)
 	app->base = event_base_new();
 	if (!app->base)
 		return -1;
-	char err[256];
-	app->curl = lc_curl_new(app->base, err, sizeof(err));
-	if (!app->curl)
-		ftlog(FTL_WARNING, LOG_MAIN, "webhooks disabled: %s", err);
 	app->sig_term = evsignal_new(app->base, SIGTERM, on_signal, app);
 	app->sig_int = evsignal_new(app->base, SIGINT, on_signal, app);
 	if (!app->sig_term || !app->sig_int)
@@ -333,7 +328,7 @@ static void teardown(struct ft_app *app)
 	bot_release(app);
 	rpc_release(app);
 	api_stop(app);
-	lc_curl_free(app->curl);
+	tls_release();
 	book_release(&app->book);
 	config_release(&app->cfg);
 	struct event *evs[] = { app->sig_term, app->sig_int, app->start_ev,

@@ -72,16 +72,24 @@ static double start_price(uint64_t seed, const char *name, uint64_t key)
 	return pow(10.0, mk_unit(mk_hash(seed, key)) * 3.0 - 1.0);
 }
 
-static double step_inc(const struct market *m, const struct mk_pair *p,
-                       int64_t k)
-{
-	return m->sigma * mk_gauss(m->seed ^ p->key, (uint64_t)k);
-}
-
 static int64_t floor_div(int64_t a, int64_t b)
 {
 	int64_t q = a / b;
 	return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+static double draw(const struct market *m, const struct mk_pair *p,
+                   int64_t k)
+{
+	return m->sigma * mk_gauss(m->seed ^ p->key, (uint64_t)k);
+}
+
+/* The log-price change from step k - 1 to k: a draw enters the window,
+ * the oldest leaves it. */
+static double step_inc(const struct market *m, const struct mk_pair *p,
+                       int64_t k)
+{
+	return draw(m, p, k) - draw(m, p, k - m->window);
 }
 
 static void pair_init(struct market *m, struct mk_pair *p, const char *name,
@@ -91,9 +99,9 @@ static void pair_init(struct market *m, struct mk_pair *p, const char *name,
 	snprintf(p->name, sizeof(p->name), "%s", name);
 	p->key = name_key(p->name);
 	p->p0 = start_price(m->seed, p->name, p->key);
-	p->s0 = floor_div(now_s, m->step_s);
-	p->step = p->s0;
-	p->logp = 0;
+	p->step = floor_div(now_s, m->step_s);
+	for (int64_t k = p->step - m->window + 1; k <= p->step; k++)
+		p->logp += draw(m, p, k);
 }
 
 void market_init(struct market *m, uint64_t seed, const char *const *names,
@@ -102,7 +110,10 @@ void market_init(struct market *m, uint64_t seed, const char *const *names,
 	memset(m, 0, sizeof(*m));
 	m->seed = seed;
 	m->step_s = tf_s / 30 > 10 ? tf_s / 30 : 10;
-	m->sigma = vol * sqrt(m->step_s / 60.0);
+	m->window = MK_WINDOW_S / m->step_s > 1 ? MK_WINDOW_S / m->step_s : 1;
+	/* a step moves by two independent draws: the configured sigma per
+	 * minute is kept */
+	m->sigma = vol * sqrt(m->step_s / 60.0) / sqrt(2.0);
 	for (size_t i = 0; i < n && m->n < MK_MAX_PAIRS; i++)
 		if (market_find(m, names[i]) < 0)
 			pair_init(m, &m->pairs[m->n++], names[i], now_s);

@@ -1,23 +1,26 @@
 #ifndef FTSIM_MARKET_H
 #define FTSIM_MARKET_H
 /*
- * market: a deterministic price walk per pair. The log-price moves by a
- * seeded Gaussian step every step_s seconds of wall time; step k of a
- * pair is a pure function of (seed, pair, k), so the past (candles) and
- * the present (the live price) agree and need no storage, and the same
- * seed always gives the same prices at the same times. Pure: no I/O.
+ * market: a deterministic price walk per pair. The log-price at step k
+ * (step_s seconds of wall time) is the sum of the last MK_WINDOW steps'
+ * seeded Gaussian draws, a pure function of (seed, pair, k): the same
+ * seed gives the same prices at the same times whenever a process
+ * started, the past (candles) and the present (the live price) agree and
+ * need no storage. Within a window it moves as a random walk with the
+ * configured volatility; over longer spans it stays around the pair's
+ * starting price instead of drifting without bound. Pure: no I/O.
  */
 #include <stddef.h>
 #include <stdint.h>
 
 #define MK_MAX_PAIRS 64
 #define MK_NAME_LEN 32
+#define MK_WINDOW_S 86400 /* seconds of draws a price sums */
 
 struct mk_pair {
 	char name[MK_NAME_LEN]; /* "BTC/USDT" */
 	uint64_t key;           /* hash of the name */
-	double p0;              /* price at step s0 */
-	int64_t s0;             /* step of the anchor */
+	double p0;              /* price when logp is 0 */
 	int64_t step;           /* step of logp */
 	double logp;            /* log(price) at step - log(p0) */
 };
@@ -25,7 +28,8 @@ struct mk_pair {
 struct market {
 	uint64_t seed;
 	int step_s;   /* seconds per step */
-	double sigma; /* stddev of one step's log change */
+	int window;   /* steps a price sums (MK_WINDOW_S / step_s) */
+	double sigma; /* stddev of one draw (a step moves by two) */
 	struct mk_pair pairs[MK_MAX_PAIRS];
 	size_t n;
 };
@@ -35,14 +39,14 @@ struct mk_candle {
 	double open, high, low, close, volume;
 };
 
-/* A market for n pairs (names copied; at most MK_MAX_PAIRS), anchored at
+/* A market for n pairs (names copied; at most MK_MAX_PAIRS) at time
  * now_s; tf_s is the strategy timeframe (a step is tf_s / 30, at least
  * 10 s), vol the price sigma per minute. */
 void market_init(struct market *m, uint64_t seed, const char *const *names,
                  size_t n, int tf_s, double vol, int64_t now_s);
 /* Index of a pair, or -1. */
 int market_find(const struct market *m, const char *name);
-/* Add a pair (anchored at now_s); its index or -1 if full. */
+/* Add a pair (its price at now_s); its index or -1 if full. */
 int market_add(struct market *m, const char *name, int64_t now_s);
 /* Move every pair's price to time now_s. */
 void market_advance(struct market *m, int64_t now_s);

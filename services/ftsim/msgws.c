@@ -11,7 +11,7 @@
  */
 #include <event2/buffer.h>
 #include <event2/http.h>
-#include <openssl/crypto.h>
+#include <nettle/memops.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,7 +33,7 @@ struct ft_wsclient {
 static bool token_eq(const char *a, const char *b)
 {
 	size_t la = strlen(a), lb = strlen(b);
-	return la == lb && CRYPTO_memcmp(a, b, la) == 0;
+	return la == lb && memeql_sec(a, b, la);
 }
 
 /* validate_ws_token: one of the ws_tokens, or a valid access JWT. */
@@ -68,18 +68,18 @@ static void send_whitelist(struct ft_wsclient *c)
 	cJSON *o = cJSON_CreateObject();
 	cJSON_AddStringToObject(o, "type", "whitelist");
 	cJSON_AddItemToObject(o, "data",
-	                      cJSON_Duplicate(c->app->cfg.whitelist, 1));
+	                      cJSON_Duplicate(c->app->active_wl, 1));
 	send_json(c, o);
 }
 
 /* dataframe_to_json: pandas' to_json(orient="split"). */
-static char *frame_json(struct ft_app *app, size_t pair, size_t limit)
+char *msgws_frame_json(struct ft_app *app, size_t pair, size_t limit,
+                       int64_t at_s)
 {
 	struct mk_candle *cs = calloc(limit, sizeof(*cs));
 	if (!cs)
 		return NULL;
-	int64_t now_s = ft_now_us() / 1000000;
-	size_t n = market_candles(&app->mk, pair, app->cfg.tf_secs, now_s,
+	size_t n = market_candles(&app->mk, pair, app->cfg.tf_secs, at_s,
 	                          limit, cs);
 	cJSON *o = cJSON_CreateObject();
 	cJSON *cols = cJSON_AddArrayToObject(o, "columns");
@@ -109,7 +109,7 @@ static char *frame_json(struct ft_app *app, size_t pair, size_t limit)
 static void send_analyzed(struct ft_wsclient *c, size_t pair, size_t limit)
 {
 	struct ft_app *app = c->app;
-	char *df = frame_json(app, pair, limit);
+	char *df = msgws_frame_json(app, pair, limit, ft_now_us() / 1000000);
 	char la[48];
 	fmt_date_str(la, ft_now_us(), true);
 	la[10] = 'T';
@@ -144,7 +144,7 @@ static void analyzed_request(struct ft_wsclient *c, const cJSON *data)
 		return;
 	}
 	const cJSON *w;
-	cJSON_ArrayForEach (w, c->app->cfg.whitelist) {
+	cJSON_ArrayForEach (w, c->app->active_wl) {
 		int i = market_find(&c->app->mk, w->valuestring);
 		if (i >= 0)
 			send_analyzed(c, (size_t)i, limit);

@@ -6,13 +6,23 @@
  * the message is dropped, as FreqTrade does; a template with an unknown
  * placeholder logs "Problem calling Webhook..." and sends nothing.
  */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/dns.h>
 #include <event2/event.h>
+#include <event2/http.h>
+#include <event2/util.h>
+#include <netinet/in.h>
+#include <nettle/base64.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
 
 #include "libcommon/clock.h"
-#include "libcommon/curl.h"
 #include "services/ftsim/ftsim.h"
 
 #define LOG_WH "freqtrade.rpc.webhook"
@@ -25,8 +35,23 @@ struct ft_wh {
 	size_t len;
 	const char *ctype;
 	int attempt; /* attempts made */
-	struct lc_curl_req *req;
-	struct event *delay;
+	/* the URL, parsed at each attempt (the config may have changed) */
+	bool tls;
+	char host[256];
+	int port;
+	char path[1024];
+	char *auth; /* "Basic …" from user:password@ in the URL */
+	/* the attempt */
+	struct evutil_addrinfo *ai, *next_ai; /* resolved; next to try */
+	struct evdns_base *dns;               /* made when first needed */
+	struct evdns_getaddrinfo_request *dns_req;
+	struct wh_dns *dns_token;
+	struct evhttp_connection *evcon;
+	struct evhttp_request *req;
+	int req_error; /* evhttp_request_error + 1; 0: none */
+	int64_t t0;    /* when the connection began (monotonic ms) */
+	struct evhttp_connection *dead; /* freed by reap */
+	struct event *reap, *delay;
 	void (*done)(struct ft_app *app);
 };
 
@@ -236,13 +261,13 @@ static int make_body(struct ft_wh *w, const cJSON *payload)
 			return -1;
 		}
 		rc = lc_buf_append_str(&b, d->valuestring);
-		w->ctype = "Content-Type: text/plain";
+		w->ctype = "text/plain";
 	} else if (strcmp(f, "json") == 0) {
 		rc = body_json(&b, payload);
-		w->ctype = "Content-Type: application/json";
+		w->ctype = "application/json";
 	} else {
 		rc = body_form(&b, payload);
-		w->ctype = "Content-Type: application/x-www-form-urlencoded";
+		w->ctype = "application/x-www-form-urlencoded";
 	}
 	if (rc != 0) {
 		lc_buf_release(&b);
@@ -253,16 +278,37 @@ static int make_body(struct ft_wh *w, const cJSON *payload)
 	return w->body ? 0 : -1;
 }
 
-/* ---- sending ---- */
+/* ---- sending ----
+ *
+ * As requests.post does it: one new connection per attempt (the host
+ * resolved first, each address tried in turn), Host, User-Agent,
+ * Accept-Encoding, Accept, Connection, Content-Length and Content-Type
+ * headers, user:password in the URL as Basic auth, `timeout` both to
+ * connect and between reads. libevent's HTTP client rather than libcurl:
+ * curl's dependency tree (OpenSSL, krb5, ldap, ssh, …) costs each
+ * instance ~6 MB of RSS (bench/ftsim); https loads OpenSSL on first use
+ * (tls.c). */
+
+struct wh_dns { /* outlives an abort: the resolver's callback frees it */
+	struct ft_wh *w;
+};
 
 static void post(struct ft_wh *w);
+static void try_address(struct ft_wh *w);
+
+static void forget_addresses(struct ft_wh *w)
+{
+	if (w->ai) /* libevent's free does not take NULL */
+		evutil_freeaddrinfo(w->ai);
+	w->ai = w->next_ai = NULL;
+}
 
 static void finish(struct ft_wh *w)
 {
 	void (*done)(struct ft_app *) = w->done;
+	forget_addresses(w);
 	free(w->body);
 	w->body = NULL;
-	w->req = NULL;
 	w->done = NULL;
 	if (done)
 		done(w->app);
@@ -292,43 +338,6 @@ static const char *reason(long code)
 	}
 }
 
-/* host, port and path of the url, for requests-like messages */
-static void url_parts(const char *url, char *host, int *port, char *path)
-{
-	const char *p = strstr(url, "://");
-	bool tls = strncmp(url, "https", 5) == 0;
-	p = p ? p + 3 : url;
-	size_t hl = strcspn(p, ":/?");
-	snprintf(host, 256, "%.*s", (int)hl, p);
-	*port = tls ? 443 : 80;
-	p += hl;
-	if (*p == ':') {
-		*port = (int)strtol(p + 1, NULL, 10);
-		p += strcspn(p, "/?");
-	}
-	snprintf(path, 1024, "%s", *p ? p : "/");
-}
-
-static void describe_error(const struct lc_curl_response *res, const char *url,
-                           char *out, size_t n)
-{
-	char host[256], path[1024];
-	int port;
-	url_parts(url, host, &port, path);
-	if (res->timed_out)
-		snprintf(out, n,
-		         "HTTPConnectionPool(host='%s', port=%d): Read timed "
-		         "out. (read timeout=%g)",
-		         host, port, 0.0 + (double)res->elapsed_ms / 1000);
-	else
-		snprintf(out, n,
-		         "HTTPConnectionPool(host='%s', port=%d): Max retries "
-		         "exceeded with url: %s (Caused by "
-		         "NewConnectionError('Failed to establish a new "
-		         "connection: %s'))",
-		         host, port, path, res->error);
-}
-
 static void on_delay(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -343,6 +352,7 @@ static void failed(struct ft_wh *w, const char *why)
 	ftlog(FTL_WARNING, LOG_WH, "Could not call webhook url. Exception: %s",
 	      why);
 	const struct ft_webhook_cfg *c = &w->app->cfg.wh;
+	forget_addresses(w);
 	if (w->attempt > c->retries) {
 		finish(w);
 		return;
@@ -355,44 +365,323 @@ static void failed(struct ft_wh *w, const char *why)
 		finish(w);
 }
 
-static void on_response(const struct lc_curl_response *res, void *arg)
+/* urllib3's "HTTPConnectionPool(host='h', port=p)" */
+static void pool(const struct ft_wh *w, char *out, size_t n)
+{
+	snprintf(out, n, "%sConnectionPool(host='%s', port=%d)",
+	         w->tls ? "HTTPS" : "HTTP", w->host, w->port);
+}
+
+/* A connection's callbacks may not free it: this does, from the loop. */
+static void on_reap(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	struct ft_wh *w = arg;
+	if (w->dead)
+		evhttp_connection_free(w->dead);
+	w->dead = NULL;
+}
+
+static void retire_connection(struct ft_wh *w)
+{
+	if (!w->evcon)
+		return;
+	if (w->dead) /* its callbacks are over: we are in another's */
+		evhttp_connection_free(w->dead);
+	w->dead = w->evcon;
+	w->evcon = NULL;
+	if (!w->reap)
+		w->reap = event_new(w->app->base, -1, 0, on_reap, w);
+	if (w->reap)
+		event_active(w->reap, 0, 0);
+}
+
+static void on_req_error(enum evhttp_request_error e, void *arg)
 {
 	struct ft_wh *w = arg;
-	const char *url = w->app->cfg.wh.url;
-	char why[1600];
+	w->req_error = (int)e + 1;
+}
+
+/* The socket errors worth naming (errno may hold anything else). */
+static int known_errno(int e)
+{
+	return e == ECONNREFUSED || e == ETIMEDOUT || e == EHOSTUNREACH ||
+	                       e == ENETUNREACH || e == ECONNRESET
+	               ? e
+	               : 0;
+}
+
+/* Why the connection could not be made, as urllib3 words it. */
+static void connect_error(struct ft_wh *w, int err, char *why, size_t n)
+{
+	char p[400];
+	int64_t spent = lc_clock_mono_ms() - w->t0;
+	bool slow = spent >= (int64_t)(w->app->cfg.wh.timeout * 1000);
+	if (!err) /* unknown: a refusal, unless the timeout passed */
+		err = slow ? ETIMEDOUT : ECONNREFUSED;
+	pool(w, p, sizeof(p));
+	if (err == ETIMEDOUT)
+		snprintf(why, n,
+		         "%s: Max retries exceeded with url: %s (Caused by "
+		         "ConnectTimeoutError(<urllib3.connection.HTTP%s"
+		         "Connection object>, 'Connection to %s timed out. "
+		         "(connect timeout=%g)'))",
+		         p, w->path, w->tls ? "S" : "", w->host,
+		         w->app->cfg.wh.timeout);
+	else
+		snprintf(why, n,
+		         "%s: Max retries exceeded with url: %s (Caused by "
+		         "NewConnectionError('<urllib3.connection.HTTP%s"
+		         "Connection object>: Failed to establish a new "
+		         "connection: [Errno %d] %s'))",
+		         p, w->path, w->tls ? "S" : "", err, strerror(err));
+}
+
+static void on_response(struct evhttp_request *req, void *arg)
+{
+	struct ft_wh *w = arg;
+	/* the socket's error, before anything else can change errno */
+	int err = errno;
+	int code = req ? evhttp_request_get_response_code(req) : 0;
+	char why[4096], p[400], tls[256];
 	w->req = NULL;
-	if (res->error) {
-		describe_error(res, url, why, sizeof(why));
-		failed(w, why);
-	} else if (res->status >= 400) {
-		snprintf(why, sizeof(why), "%ld %s Error: %s for url: %s",
-		         res->status, res->status >= 500 ? "Server" : "Client",
-		         reason(res->status), url);
-		failed(w, why);
-	} else {
-		finish(w);
+	if (w->req_error == 0 && code == 0 && w->next_ai) {
+		retire_connection(w); /* the next address, as urllib3 */
+		try_address(w);
+		return;
 	}
+	pool(w, p, sizeof(p));
+	if (w->tls && (w->req_error || code == 0) &&
+	    tls_error(evhttp_connection_get_bufferevent(w->evcon), tls,
+	              sizeof(tls)))
+		snprintf(why, sizeof(why),
+		         "%s: Max retries exceeded with url: %s (Caused by "
+		         "SSLError(SSLError(1, '%s')))",
+		         p, w->path, tls);
+	else if (w->req_error == EVREQ_HTTP_TIMEOUT + 1)
+		snprintf(why, sizeof(why),
+		         "%s: Read timed out. (read timeout=%g)", p,
+		         w->app->cfg.wh.timeout);
+	else if (w->req_error == EVREQ_HTTP_EOF + 1)
+		snprintf(why, sizeof(why),
+		         "('Connection aborted.', RemoteDisconnected('Remote "
+		         "end closed connection without response'))");
+	else if (w->req_error)
+		snprintf(why, sizeof(why),
+		         "('Connection aborted.', BadStatusLine('invalid or "
+		         "too long answer'))");
+	else if (code == 0)
+		connect_error(w, known_errno(err), why, sizeof(why));
+	else if (code >= 400)
+		snprintf(why, sizeof(why), "%d %s Error: %s for url: %s", code,
+		         code >= 500 ? "Server" : "Client", reason(code),
+		         w->app->cfg.wh.url);
+	retire_connection(w);
+	if (code == 0 || code >= 400 || w->req_error)
+		failed(w, why);
+	else
+		finish(w);
+}
+
+/* Connect to the next resolved address and send the request. */
+static void try_address(struct ft_wh *w)
+{
+	struct evutil_addrinfo *ai = w->next_ai;
+	char ip[INET6_ADDRSTRLEN] = "", hostport[300], len[24], err[300];
+	w->next_ai = ai->ai_next;
+	const void *a =
+	        ai->ai_family == AF_INET6
+	                ? (const void *)&((struct sockaddr_in6 *)ai->ai_addr)
+	                          ->sin6_addr
+	                : (const void *)&((struct sockaddr_in *)ai->ai_addr)
+	                          ->sin_addr;
+	evutil_inet_ntop(ai->ai_family, a, ip, sizeof(ip));
+	struct bufferevent *bev = NULL;
+	if (w->tls && !(bev = tls_bufferevent(w->app->base, w->host, err,
+	                                      sizeof(err)))) {
+		failed(w, err);
+		return;
+	}
+	w->evcon = bev ? evhttp_connection_base_bufferevent_new(
+	                         w->app->base, NULL, bev, ip,
+	                         (ev_uint16_t)w->port)
+	               : evhttp_connection_base_new(w->app->base, NULL, ip,
+	                                            (ev_uint16_t)w->port);
+	struct evhttp_request *req =
+	        w->evcon ? evhttp_request_new(on_response, w) : NULL;
+	if (!req) {
+		if (bev && !w->evcon)
+			bufferevent_free(bev);
+		retire_connection(w);
+		failed(w, "MemoryError: cannot start the request");
+		return;
+	}
+	struct timeval tv;
+	lc_clock_tv(&tv, (int64_t)(w->app->cfg.wh.timeout * 1000));
+	evhttp_connection_set_timeout_tv(w->evcon, &tv);
+	evhttp_connection_set_retries(w->evcon, 0);
+	evhttp_connection_set_max_body_size(w->evcon, MAX_BODY);
+	evhttp_request_set_error_cb(req, on_req_error);
+	struct evkeyvalq *h = evhttp_request_get_output_headers(req);
+	bool v6 = strchr(w->host, ':') != NULL;
+	if (w->port == (w->tls ? 443 : 80))
+		snprintf(hostport, sizeof(hostport), v6 ? "[%s]" : "%s",
+		         w->host);
+	else
+		snprintf(hostport, sizeof(hostport), v6 ? "[%s]:%d" : "%s:%d",
+		         w->host, w->port);
+	snprintf(len, sizeof(len), "%zu", w->len);
+	evhttp_add_header(h, "Host", hostport);
+	evhttp_add_header(h, "User-Agent", "python-requests/2.32.3");
+	evhttp_add_header(h, "Accept-Encoding", "gzip, deflate");
+	evhttp_add_header(h, "Accept", "*/*");
+	evhttp_add_header(h, "Connection", "keep-alive");
+	evhttp_add_header(h, "Content-Length", len);
+	evhttp_add_header(h, "Content-Type", w->ctype);
+	if (w->auth)
+		evhttp_add_header(h, "Authorization", w->auth);
+	evbuffer_add(evhttp_request_get_output_buffer(req), w->body, w->len);
+	w->req_error = 0;
+	w->t0 = lc_clock_mono_ms();
+	w->req = req;
+	errno = 0;
+	if (evhttp_make_request(w->evcon, req, EVHTTP_REQ_POST, w->path) !=
+	    0) {
+		w->req = NULL; /* libevent has dropped it */
+		retire_connection(w);
+		failed(w, "cannot start the request");
+	}
+}
+
+static void on_resolved(int rc, struct evutil_addrinfo *res, void *arg)
+{
+	struct wh_dns *d = arg;
+	struct ft_wh *w = d->w;
+	free(d);
+	if (!w) { /* aborted meanwhile */
+		if (res)
+			evutil_freeaddrinfo(res);
+		return;
+	}
+	w->dns_req = NULL;
+	w->dns_token = NULL;
+	if (rc != 0 || !res) {
+		char why[4096], p[400];
+		pool(w, p, sizeof(p));
+		snprintf(why, sizeof(why),
+		         "%s: Max retries exceeded with url: %s (Caused by "
+		         "NameResolutionError(\"<urllib3.connection.HTTP%s"
+		         "Connection object>: Failed to resolve '%s' ([Errno "
+		         "-2] Name or service not known)\"))",
+		         p, w->path, w->tls ? "S" : "", w->host);
+		if (res)
+			evutil_freeaddrinfo(res);
+		failed(w, why);
+		return;
+	}
+	w->ai = w->next_ai = res;
+	try_address(w);
+}
+
+/* Split the URL (requests' error when it cannot be used); 0 or -1. */
+static int parse_url(struct ft_wh *w, char *why, size_t n)
+{
+	const char *url = w->app->cfg.wh.url;
+	struct evhttp_uri *u = evhttp_uri_parse(url);
+	const char *scheme = u ? evhttp_uri_get_scheme(u) : NULL;
+	const char *host = u ? evhttp_uri_get_host(u) : NULL;
+	int rc = -1;
+	if (!scheme) {
+		snprintf(why, n, "Invalid URL '%s': No scheme supplied. "
+		         "Perhaps you meant https://%s?", url, url);
+	} else if (strcasecmp(scheme, "http") != 0 &&
+	           strcasecmp(scheme, "https") != 0) {
+		snprintf(why, n, "No connection adapters were found for '%s'",
+		         url);
+	} else if (!host || !*host) {
+		snprintf(why, n, "Invalid URL '%s': No host supplied", url);
+	} else {
+		w->tls = strcasecmp(scheme, "https") == 0;
+		/* libevent keeps the brackets of an IPv6 literal */
+		size_t hl = strlen(host);
+		if (host[0] == '[' && hl > 2)
+			snprintf(w->host, sizeof(w->host), "%.*s",
+			         (int)(hl - 2), host + 1);
+		else
+			snprintf(w->host, sizeof(w->host), "%s", host);
+		int port = evhttp_uri_get_port(u);
+		w->port = port > 0 ? port : (w->tls ? 443 : 80);
+		const char *path = evhttp_uri_get_path(u);
+		const char *q = evhttp_uri_get_query(u);
+		snprintf(w->path, sizeof(w->path), "%s%s%s",
+		         path && *path ? path : "/", q ? "?" : "", q ? q : "");
+		rc = 0;
+		const char *ui = evhttp_uri_get_userinfo(u);
+		free(w->auth);
+		w->auth = NULL;
+		if (ui) { /* requests: unquoted user:password, Basic */
+			char *plain = evhttp_uridecode(ui, 0, NULL);
+			size_t pl = plain ? strlen(plain) : 0;
+			struct base64_encode_ctx e;
+			w->auth = plain ? malloc(BASE64_ENCODE_LENGTH(pl) + 16)
+			                : NULL;
+			if (w->auth) {
+				memcpy(w->auth, "Basic ", 6);
+				base64_encode_init(&e);
+				size_t k = 6 + base64_encode_update(
+				                       &e, w->auth + 6, pl,
+				                       (const uint8_t *)plain);
+				k += base64_encode_final(&e, w->auth + k);
+				w->auth[k] = 0;
+			}
+			free(plain);
+		}
+	}
+	if (u)
+		evhttp_uri_free(u);
+	return rc;
 }
 
 static void post(struct ft_wh *w)
 {
-	const struct ft_webhook_cfg *c = &w->app->cfg.wh;
-	const char *hdrs[] = { w->ctype, "User-Agent: python-requests/2.32.3",
-		               "Accept: */*", NULL };
-	struct lc_curl_opts o = {
-		.method = "POST",
-		.url = c->url,
-		.headers = hdrs,
-		.body = w->body,
-		.body_len = w->len,
-		.timeout_ms = (int64_t)(c->timeout * 1000),
-		.connect_timeout_ms = (int64_t)(c->timeout * 1000),
-	};
+	char why[4096];
 	w->attempt++;
-	w->req = w->app->curl ? lc_curl_start(w->app->curl, &o, on_response, w)
-	                      : NULL;
-	if (!w->req)
-		failed(w, "could not start the request");
+	if (parse_url(w, why, sizeof(why)) != 0) {
+		failed(w, why);
+		return;
+	}
+	/* a numeric host needs no resolver: most webhooks go to an IP */
+	struct evutil_addrinfo hints = { .ai_family = AF_UNSPEC,
+		                         .ai_socktype = SOCK_STREAM,
+		                         .ai_protocol = IPPROTO_TCP,
+		                         .ai_flags = EVUTIL_AI_NUMERICHOST };
+	struct evutil_addrinfo *res = NULL;
+	char port[8];
+	snprintf(port, sizeof(port), "%d", w->port);
+	if (evutil_getaddrinfo(w->host, port, &hints, &res) == 0 && res) {
+		w->ai = w->next_ai = res;
+		try_address(w);
+		return;
+	}
+	/* DISABLE_WHEN_INACTIVE: an idle resolver keeps no event */
+	int flags = EVDNS_BASE_INITIALIZE_NAMESERVERS |
+	            EVDNS_BASE_DISABLE_WHEN_INACTIVE;
+	if (!w->dns)
+		w->dns = evdns_base_new(w->app->base, flags);
+	struct wh_dns *d = w->dns ? calloc(1, sizeof(*d)) : NULL;
+	if (!d) {
+		failed(w, "cannot start the resolver");
+		return;
+	}
+	d->w = w;
+	w->dns_token = d;
+	hints.ai_flags = 0;
+	/* may call on_resolved before it returns (hosts file) */
+	struct evdns_getaddrinfo_request *r = evdns_getaddrinfo(
+	        w->dns, w->host, port, &hints, on_resolved, d);
+	if (w->dns_token == d)
+		w->dns_req = r;
 }
 
 static struct ft_wh *wh_get(struct ft_app *app)
@@ -432,10 +721,22 @@ void webhook_abort(struct ft_app *app)
 	struct ft_wh *w = app->wh;
 	if (!w)
 		return;
+	if (w->dns_token) /* its callback comes later and frees it */
+		w->dns_token->w = NULL;
 	if (w->req)
-		lc_curl_cancel(w->req);
+		evhttp_cancel_request(w->req);
+	if (w->evcon)
+		evhttp_connection_free(w->evcon);
+	if (w->dead)
+		evhttp_connection_free(w->dead);
+	if (w->dns) /* pending lookups end now, with an error */
+		evdns_base_free(w->dns, 1);
+	forget_addresses(w);
 	if (w->delay)
 		event_free(w->delay);
+	if (w->reap)
+		event_free(w->reap);
+	free(w->auth);
 	free(w->body);
 	free(w);
 	app->wh = NULL;

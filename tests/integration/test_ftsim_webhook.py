@@ -3,8 +3,11 @@ rendered with FreqTrade's placeholders and Python str.format rules, every
 JSON value a string, json/form/raw formats, legacy template keys, unknown
 placeholders, retries, retry_delay and timeout, the trading loop waiting
 for the webhook while the API keeps answering, and strategy_msg."""
+import base64
 import json
 import re
+import ssl
+import subprocess
 import time
 import urllib.parse
 
@@ -257,3 +260,133 @@ def test_stake_amount_in_messages(spawn, tmp_path, hook, stake):
     assert 5 <= float(e["stake"]) <= 330
     assert bot.ok("GET", "/show_config")["stake_amount"] == str(stake)
     assert "running" in statuses(hook)
+
+
+def test_entry_and_exit_templates_before_the_fills(spawn, tmp_path, hook):
+    """_notify_enter/_notify_exit without fill: the order is placed, the
+    trade not yet filled (entry) or still open (exit)."""
+    entry = dict(ENTRY_TMPL, current="{current_rate}")
+    ex = dict(EXIT_TMPL, limit="{limit}", otype="{order_type}")
+    bot = Bot(spawn, tmp_path, webhook(hook, entry=entry, exit=ex))
+    wait_for(lambda: [j for j in hook.json() if j.get("event") ==
+                      "exit_fill"], what="an exit fill")
+    bodies = hook.json()
+    events = [(j["event"], j["id"]) for j in bodies if "event" in j]
+    e = [j for j in bodies if j.get("event") == "entry"][0]
+    assert events.index(("entry", e["id"])) < \
+        events.index(("entry_fill", e["id"]))
+    assert re.match(r"^strength=[01]\.\d\d$", e["tag"])
+    assert float(e["current"]) > 0 and float(e["rate"]) > 0
+    assert e["sub"] == "False" and e["direction"] == "Long"
+    x = [j for j in bodies if j.get("event") == "exit"][0]
+    fill = [j for j in bodies if j.get("event") == "exit_fill" and
+            j["id"] == x["id"]][0]
+    assert events.index(("exit", x["id"])) < \
+        events.index(("exit_fill", x["id"]))
+    # the exit is ordered while the trade is open: not final yet
+    assert x["is_final"] == "False" and x["final"] == "None"
+    assert x["cumulative"] == "0.0"
+    assert float(x["current"]) > 0  # the rate the exit was decided at
+    assert x["close"] == fill["close"] and x["limit"] == x["close"]
+    assert x["otype"] in ("limit", "market")
+    assert PY_DATE.match(x["close_date"])
+    assert x["reason"] == fill["reason"] == \
+        bot.ok("GET", f"/trade/{x['id']}")["exit_reason"]
+
+
+def test_whitelist_and_new_candle_templates(spawn, tmp_path, hook):
+    """Data messages reach the webhook only with an explicit template;
+    their data prints as Python prints a list and a tuple."""
+    bot = Bot(spawn, tmp_path, {**webhook(
+        hook, whitelist={"wl": "{data}"},
+        new_candle={"kind": "{type}", "key": "{data}"}),
+        "timeframe": "1s", "ftsim": {"entries_per_minute": 0}})
+    hook.wait_json(lambda j: j.get("kind") == "new_candle",
+                   what="new_candle")
+    keys = {j["key"] for j in hook.json() if j.get("kind") == "new_candle"}
+    assert "('BTC/USDT', '1s', <CandleType.SPOT: 'spot'>)" in keys
+    bot.ok("POST", "/blacklist", body={"blacklist": ["SOL/USDT"]})
+    m = hook.wait_json(lambda j: "wl" in j, what="whitelist")[0]
+    assert m == {"wl": "['BTC/USDT', 'ETH/USDT']"}
+    # not echoed in the log, as FreqTrade's NO_ECHO_MESSAGES
+    assert "'type': new_candle" not in bot.log()
+    assert "'type': whitelist" not in bot.log()
+
+
+def test_request_as_requests_sends_it(spawn, tmp_path, hook):
+    """Headers requests.post sends, user:password of the URL as Basic
+    auth, a host name resolved (localhost, from /etc/hosts)."""
+    port = hook.srv.server_address[1]
+    Bot(spawn, tmp_path, {"webhook": {
+        "enabled": True, "format": "json", "status": STATUS_TMPL,
+        "url": f"http://u%40x:p%3Aw@localhost:{port}/h?k=1"}})
+    hook.wait_json(lambda j: j.get("status") == "running", what="status")
+    r = hook.reqs[0]
+    assert r["path"] == "/h?k=1"
+    h = r["headers"]
+    assert h["Host"] == f"localhost:{port}"
+    assert h["User-Agent"] == "python-requests/2.32.3"
+    assert h["Accept"] == "*/*"
+    assert h["Accept-Encoding"] == "gzip, deflate"
+    assert h["Content-Length"] == str(len(r["body"]))
+    assert h["Authorization"] == "Basic " + base64.b64encode(
+        b"u@x:p:w").decode()
+
+
+def test_unresolvable_host_is_a_failed_call(spawn, tmp_path):
+    bot = Bot(spawn, tmp_path, {"webhook": {
+        "enabled": True, "format": "json", "status": STATUS_TMPL,
+        "url": "http://no-such-host.invalid/x"}})
+    # without a reachable name server the resolver times out instead
+    wait_for(lambda: "Failed to resolve 'no-such-host.invalid'" in
+             bot.log(), timeout=60, what="the resolver's answer")
+    assert "Could not call webhook url" in bot.log()
+    assert ping_ok(bot.port)
+
+
+@pytest.fixture
+def tls_hook(tmp_path):
+    """A webhook receiver on https with a certificate for 127.0.0.1 and
+    localhost (made with the openssl tool); the CA file to trust it."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
+                    "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", "/CN=localhost", "-addext",
+                    "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    h = Hook()
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(str(cert), str(key))
+    h.srv.socket = ctx.wrap_socket(h.srv.socket, server_side=True)
+    yield h, cert
+    h.close()
+
+
+def test_https_webhook(spawn, tmp_path, tls_hook):
+    """https as requests does it: verified against REQUESTS_CA_BUNDLE, by
+    IP address and by name."""
+    hook, cert = tls_hook
+    port = hook.srv.server_address[1]
+    env = {"REQUESTS_CA_BUNDLE": str(cert)}
+    for host in ("127.0.0.1", "localhost"):
+        Bot(spawn, tmp_path, {"webhook": {
+            "enabled": True, "format": "json",
+            "status": {"host": host, "status": "{status}"},
+            "url": f"https://{host}:{port}/tls"}}, name=host, env=env)
+        hook.wait_json(lambda j: j.get("host") == host and
+                       j["status"] == "running", what=f"https to {host}")
+    assert all(r["path"] == "/tls" for r in hook.reqs)
+
+
+def test_https_untrusted_certificate(spawn, tmp_path, tls_hook):
+    hook, _ = tls_hook
+    port = hook.srv.server_address[1]
+    bot = Bot(spawn, tmp_path, {"webhook": {
+        "enabled": True, "format": "json", "status": STATUS_TMPL,
+        "url": f"https://127.0.0.1:{port}/tls"}},
+        env={"REQUESTS_CA_BUNDLE": "", "CURL_CA_BUNDLE": ""})
+    wait_for(lambda: "certificate verify failed" in bot.log(),
+             what="the verification failure")
+    assert f"HTTPSConnectionPool(host='127.0.0.1', port={port})" in \
+        bot.log()
+    assert hook.reqs == []

@@ -3,6 +3,7 @@ written on the socket module (handshake, masked frames), and CORS as
 Starlette's CORSMiddleware answers FreqUI (exact origins, credentials,
 preflight)."""
 import base64
+import calendar
 import hashlib
 import json
 import os
@@ -247,3 +248,116 @@ def test_frequi_login_flow(spawn, tmp_path):
     assert ws.accepted
     ws.close()
     wait_for(lambda: bot.proc.alive(), what="alive")
+
+
+def collect(ws, seconds):
+    """Every message that arrives within seconds."""
+    out, deadline = [], time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            out.append(ws.recv(max(0.1, deadline - time.monotonic())))
+        except (TimeoutError, socket.timeout):
+            break
+    return out
+
+
+def test_ws_whitelist_pushed_when_it_changes(spawn, tmp_path):
+    """_refresh_active_whitelist: the blacklist takes a pair out at the
+    next iteration, and a changed whitelist is pushed (FreqUI's
+    subscription)."""
+    bot = Bot(spawn, tmp_path, {"ftsim": {"entries_per_minute": 0}})
+    ws = WS(bot.port, access_token(bot))
+    ws.send({"type": "subscribe", "data": ["whitelist"]})
+    time.sleep(1.5)  # an unchanged whitelist is not pushed
+    assert collect(ws, 1) == []
+    bot.ok("POST", "/blacklist", body={"blacklist": ["ETH/USDT"]})
+    m = ws.recv_type("whitelist")
+    assert m == {"type": "whitelist", "data": ["BTC/USDT", "SOL/USDT"]}
+    assert bot.ok("GET", "/whitelist") == {
+        "whitelist": ["BTC/USDT", "SOL/USDT"], "length": 2,
+        "method": ["StaticPairList"]}
+    ws.send({"type": "whitelist", "data": ""})
+    assert ws.recv_type("whitelist")["data"] == ["BTC/USDT", "SOL/USDT"]
+    assert "Pair ETH/USDT in your blacklist. Removing it from " \
+           "whitelist..." in bot.log()
+    bot.ok("DELETE", "/blacklist?pairs_to_delete=ETH/USDT")
+    m = ws.recv_type("whitelist")
+    assert m["data"] == ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
+    ws.close()
+
+
+def candle_bot(spawn, tmp_path, timeframe, name="ftsim"):
+    return Bot(spawn, tmp_path, {"timeframe": timeframe,
+                                 "ftsim": {"entries_per_minute": 0}},
+               name=name)
+
+
+def test_ws_new_candle_and_analyzed_df(spawn, tmp_path):
+    """DataProvider._emit_df for every pair of the whitelist at each new
+    candle: analyzed_df with the closed candle (dataframe.tail(1)), then
+    new_candle with the pair's key."""
+    bot = candle_bot(spawn, tmp_path, "1s")
+    ws = WS(bot.port, access_token(bot))
+    ws.send({"type": "subscribe", "data": ["new_candle", "analyzed_df"]})
+    msgs = collect(ws, 4.5)
+    ws.close()
+    pairs = ["BTC/USDT", "ETH/USDT", "SOL/USDT"]
+    seen = {p: [] for p in pairs}
+    for i, m in enumerate(msgs):
+        assert m["type"] in ("new_candle", "analyzed_df"), m
+        if m["type"] != "new_candle":
+            continue
+        assert set(m) == {"type", "data"}
+        pair, tf, kind = m["data"]
+        assert (tf, kind) == ("1s", "spot") and pair in pairs
+        # the candle's dataframe comes just before its new_candle
+        df_msg = msgs[i - 1]
+        assert i > 0 and df_msg["type"] == "analyzed_df"
+        data = df_msg["data"]
+        assert set(data) == {"key", "df", "la"}
+        assert data["key"] == m["data"]
+        assert data["df"]["__type__"] == "dataframe"
+        frame = json.loads(data["df"]["__value__"])
+        assert frame["columns"] == ["date", "open", "high", "low", "close",
+                                    "volume"]
+        assert len(frame["data"]) == 1  # tail(1)
+        row = dict(zip(frame["columns"], frame["data"][0]))
+        assert row["date"] % 1000 == 0  # epoch ms of a 1 s candle
+        assert row["low"] <= min(row["open"], row["close"])
+        assert row["high"] >= max(row["open"], row["close"])
+        assert data["la"].endswith("+00:00") and data["la"][10] == "T"
+        # the closed candle: it ended before the message was made
+        la = calendar.timegm(time.strptime(data["la"][:19],
+                                           "%Y-%m-%dT%H:%M:%S"))
+        assert row["date"] / 1000 + 1 <= la
+        seen[pair].append(row)
+    for pair, rows in seen.items():
+        # one per candle: 4.5 s of 1 s candles, none twice (a slow
+        # iteration skips to the latest closed candle)
+        assert 2 <= len(rows) <= 6, (pair, len(rows))
+        dates = [r["date"] for r in rows]
+        assert dates == sorted(set(dates))
+    # the pushed candles are /pair_candles' candles
+    c = bot.ok("GET", "/pair_candles?pair=BTC/USDT&timeframe=1s&limit=30")
+    by_date = {r["__date_ts"]: r for r in
+               (dict(zip(c["columns"], row)) for row in c["data"])}
+    for row in seen["BTC/USDT"]:
+        hist = by_date.get(row["date"])
+        if hist:  # older than 30 s cannot be: the test took 5 s
+            assert hist["close"] == row["close"]
+            assert hist["open"] == row["open"]
+    assert any(r["date"] in by_date for r in seen["BTC/USDT"])
+
+
+def test_ws_no_new_candle_between_candles(spawn, tmp_path):
+    """With 5m candles, iterations every second push a pair's candle once,
+    not at every iteration."""
+    bot = candle_bot(spawn, tmp_path, "5m")
+    ws = WS(bot.port, access_token(bot))
+    ws.send({"type": "subscribe", "data": ["new_candle"]})
+    msgs = collect(ws, 3.5)
+    ws.close()
+    per_pair = {}
+    for m in msgs:
+        per_pair[m["data"][0]] = per_pair.get(m["data"][0], 0) + 1
+    assert all(n <= 1 for n in per_pair.values()), per_pair

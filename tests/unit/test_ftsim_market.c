@@ -18,12 +18,15 @@ static const char *const pairs[] = { "BTC/USDT", "ETH/USDT", "FOO/USDT" };
 static void same_seed_same_prices(void **state)
 {
 	(void)state;
-	struct market a, b, c;
+	struct market a, b, c, flat;
 	market_init(&a, 42, pairs, 3, 300, 0.002, T0);
 	market_init(&b, 42, pairs, 3, 300, 0.002, T0);
 	market_init(&c, 43, pairs, 3, 300, 0.002, T0);
 	assert_int_equal(a.step_s, 10);
-	assert_true(market_price(&a, 0) == 64250.5);
+	/* the walk is around the pair's known price: without volatility
+	 * it is that price */
+	market_init(&flat, 42, pairs, 3, 300, 0, T0);
+	assert_true(market_price(&flat, 0) == 64250.5);
 	bool differs = false;
 	for (int64_t t = T0; t < T0 + 3600; t += 37) {
 		market_advance(&a, t);
@@ -39,6 +42,49 @@ static void same_seed_same_prices(void **state)
 	/* a plausible walk: an hour moves BTC by well under 20 % */
 	assert_true(fabs(market_price(&a, 0) / 64250.5 - 1) < 0.2);
 	assert_true(market_price(&a, 2) > 0);
+}
+
+/* Prices are a function of the time, not of when the process started:
+ * two bots with the same seed agree whenever each was started. */
+static void same_prices_whenever_started(void **state)
+{
+	(void)state;
+	struct market early, late;
+	market_init(&early, 42, pairs, 3, 300, 0.002, T0 - 7 * 3600 - 13);
+	market_init(&late, 42, pairs, 3, 300, 0.002, T0);
+	market_advance(&early, T0);
+	for (int64_t t = T0; t < T0 + 1800; t += 7) {
+		market_advance(&early, t);
+		market_advance(&late, t);
+		for (size_t i = 0; i < 3; i++)
+			assert_true(market_price(&early, i) ==
+			            market_price(&late, i));
+	}
+	struct mk_candle ce[20], cl[20];
+	size_t n = market_candles(&early, 1, 300, T0 + 1800, 20, ce);
+	assert_int_equal(n, 20);
+	assert_int_equal(market_candles(&late, 1, 300, T0 + 1800, 20, cl), n);
+	assert_memory_equal(ce, cl, sizeof(ce));
+}
+
+/* The configured volatility is the walk's: the standard deviation of
+ * one-minute log returns over a day is vol (here 0.002) within 10 %. */
+static void volatility_per_minute(void **state)
+{
+	(void)state;
+	struct market m;
+	market_init(&m, 5, pairs, 1, 60, 0.002, T0);
+	double prev = log(market_price(&m, 0)), sum = 0, sum2 = 0;
+	int n = 0;
+	for (int64_t t = T0 + 60; t <= T0 + 86400; t += 60, n++) {
+		market_advance(&m, t);
+		double lp = log(market_price(&m, 0));
+		sum += lp - prev;
+		sum2 += (lp - prev) * (lp - prev);
+		prev = lp;
+	}
+	double sd = sqrt(sum2 / n - (sum / n) * (sum / n));
+	assert_true(sd > 0.0018 && sd < 0.0022);
 }
 
 static void candles_end_at_the_live_price(void **state)
@@ -115,6 +161,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(same_seed_same_prices),
+		cmocka_unit_test(same_prices_whenever_started),
+		cmocka_unit_test(volatility_per_minute),
 		cmocka_unit_test(candles_end_at_the_live_price),
 		cmocka_unit_test(precision_like_an_exchange),
 		cmocka_unit_test(profit_as_freqtrade_computes_it),
