@@ -25,15 +25,17 @@ start)
 	dir=$(mktemp -d /tmp/btcw-test.XXXXXX)
 	chmod 755 "$dir"
 	# A free port can be taken between the check and the bind (other
-	# test runs on the machine): try a few ports before giving up.
+	# test runs on the machine): try a few ports before giving up. The
+	# range 29000-31999 is below the ephemeral ports and apart from
+	# the tests' own (tests/integration/conftest.py free_port).
 	for try in 1 2 3 4 5; do
-		pg_port=$(srv_free_port $((20000 + RANDOM % 20000)))
+		pg_port=$(srv_free_port $((29000 + RANDOM % 3000)))
 		srv_pg_start "$dir" "$pg_port" fsync=off full_page_writes=off \
 			max_connections=200 >&2 && break
 		[ "$try" = 5 ] && { cleanup "$dir"; exit 1; }
 	done
 	for try in 1 2 3 4 5; do
-		redis_port=$(srv_free_port $((20000 + RANDOM % 20000)))
+		redis_port=$(srv_free_port $((29000 + RANDOM % 3000)))
 		srv_redis_start "$dir" "$redis_port" --save '' --appendonly no \
 			>&2 && break
 		[ "$try" = 5 ] && { cleanup "$dir"; exit 1; }

@@ -29,7 +29,13 @@ SANITIZER_MARKS = ("ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
 
 _libc = ctypes.CDLL("libc.so.6", use_errno=True)
 _port_lock = threading.Lock()
-_next_port = [30000 + (os.getpid() % 500) * 40]
+# free_port() hands out ports from 10000-20999, in turn (wrapping), each
+# checked bindable: below the bots' port pools of the tests (21000-28999),
+# the harness's PostgreSQL and Redis (29000-31999) and the kernel's
+# ephemeral range (32768 up), where any outgoing connection's local port
+# could take a port between the check and the daemon's bind.
+_PORT_LO, _PORT_HI = 10000, 21000
+_next_port = [_PORT_LO + (os.getpid() * 211) % (_PORT_HI - _PORT_LO)]
 
 
 def _die_with_parent():
@@ -37,11 +43,12 @@ def _die_with_parent():
 
 
 def free_port():
-    """A loopback TCP port nothing listens on (handed out once per run)."""
+    """A loopback TCP port nothing listens on (each handed out once
+    until the range wraps)."""
     with _port_lock:
         while True:
             p = _next_port[0]
-            _next_port[0] += 1
+            _next_port[0] = p + 1 if p + 1 < _PORT_HI else _PORT_LO
             with socket.socket() as s:
                 try:
                     s.bind(("127.0.0.1", p))

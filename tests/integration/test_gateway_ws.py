@@ -169,9 +169,14 @@ def test_monitor_events_and_a_slow_client(front, monitor_pub):  # noqa
                 got.append(m["data"]["seq"])
     t = threading.Thread(target=reader)
     t.start()
+    # 6 MB/s: a reader that reads keeps up with room to spare (each
+    # blob is a sixth of the 1 MiB a client may have queued, so a pause
+    # of ~150 ms of this Python reader is not taken for slowness), while
+    # the 12 MB in all are far more than the slow client's queue and
+    # kernel buffers hold.
     for i in range(n):
         monitor_pub.publish("system.status", {"seq": i, "blob": blob})
-        time.sleep(0.01)
+        time.sleep(0.05)
     t.join(60)
     assert got == list(range(n))  # the reading client got every one
 
