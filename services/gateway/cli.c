@@ -25,6 +25,9 @@ static const char usage_text[] =
 	"                 create an admin account; the password is read\n"
 	"                 from stdin (asked twice, without echo, on a "
 	"terminal)\n"
+	"       gateway --check-config [--config DIR]\n"
+	"                 print the configuration it would run with (JSON,\n"
+	"                 secrets hidden) and exit: 0 valid, 100 invalid\n"
 	"       gateway --print-routes              list the API routes\n"
 	"       gateway --help | --version\n";
 
