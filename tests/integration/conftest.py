@@ -104,6 +104,18 @@ def http_get(url, timeout=5):
         return 0, str(e)
 
 
+def metrics(admin_port):
+    """A daemon's /metrics as {'name{labels}': value}."""
+    code, text = http_get(f"http://127.0.0.1:{admin_port}/metrics")
+    assert code == 200, text
+    out = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            name, _, value = line.rpartition(" ")
+            out[name] = float(value)
+    return out
+
+
 def wait_for(pred, timeout=20.0, what="condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

@@ -17,7 +17,8 @@ import uuid
 
 import pytest
 
-from conftest import http_get, psql, schema_errors, start_daemon, wait_for
+from conftest import (http_get, metrics, psql, schema_errors, start_daemon,
+                      wait_for)
 
 WEBHOOK = "/api/v1/signals/webhook"
 
@@ -144,15 +145,7 @@ class Ingest:
         return self.post(f"{WEBHOOK}/{sid}/{token}", msg, **kw)
 
     def metrics(self):
-        code, text = http_get(
-            f"http://127.0.0.1:{self.ports['admin']}/metrics")
-        assert code == 200
-        out = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                k, _, v = line.rpartition(" ")
-                out[k] = float(v)
-        return out
+        return metrics(self.ports["admin"])
 
     # -- rpc --
     def call(self, method, params=None, timeout=10):

@@ -14,7 +14,7 @@ import time
 
 import pytest
 
-from conftest import (BUILD, bot_pids, http_get, kill_bots, psql,
+from conftest import (BUILD, bot_pids, http_get, kill_bots, metrics, psql,
                       schema_errors, set_yaml, start_daemon, wait_for)
 
 FTSIM = os.environ.get("BTCW_TEST_FTSIM") or os.path.join(BUILD, "ftsim")
@@ -236,15 +236,7 @@ class Sup:
 
     def metrics(self):
         """/metrics as {'name{labels}': value}."""
-        admin = self.confdir.ports["ft-supervisor"]["admin"]
-        st, text = http_get(f"http://127.0.0.1:{admin}/metrics")
-        assert st == 200, text
-        out = {}
-        for line in text.splitlines():
-            if line and not line.startswith("#"):
-                name, _, value = line.rpartition(" ")
-                out[name] = float(value)
-        return out
+        return metrics(self.confdir.ports["ft-supervisor"]["admin"])
 
     def counters(self, *names):
         """The btcw_supervisor_<name>_total counters asked for."""
